@@ -1,0 +1,232 @@
+"""Typed, frozen run configuration: YAML in, ``key.sub=value`` overrides, resolved YAML out.
+
+Every section is a frozen dataclass; an unknown key or a value of the wrong type is a
+:class:`~wildfer.errors.ConfigError` naming the key (and the file), never a silent default.
+The resolved config is saved beside every run and inside every checkpoint's metadata.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import ConfigError
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    name: str = "resnet18"
+    input_size: int = 48  # square input side, pixels
+    in_chans: int = 1  # 1 = grey, 3 = RGB
+    init: str | None = None  # safetensors checkpoint (path or shipped name) to start from
+    seq_len: int = 1  # frames per clip for temporal models (1 = single frames)
+    drop_rate: float = 0.0
+    kwargs: dict = field(default_factory=dict)  # extra keyword arguments for the model builder
+
+
+@dataclass(frozen=True)
+class DataConfig:
+    dataset: str = "fer2013"  # fer2013 | affwild2 | folder | packed
+    root: str = "../shared/data/fer2013"  # fer2013: folder with the csv; folder: root/<class>/*.jpg
+    labels: str = "fer2013"  # label source: fer2013 | ferplus | mixed (fer2013 hard + FER+ soft)
+    mixed_weight: float = 0.5  # weight of the FER+ soft target in `mixed`
+    train_split: str = "Training"
+    val_split: str = "PublicTest"
+    annotations: str | None = None  # affwild2: annotation folder for training
+    val_annotations: str | None = None  # affwild2: annotation folder for validation
+    frames: str | None = None  # affwild2: cropped_aligned folder
+    val_fraction: float = 0.0  # >0: carve a subject-independent validation split from training
+    max_samples: int | None = None  # cap the training set (quick runs)
+    resample: bool = False  # under/over-sample classes towards equal counts (seed 000)
+    resample_target: int | None = None  # per-class target count when resampling (None: median)
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    name: str = "adam"  # adam | adamw | sgd
+    lr: float = 3e-3
+    weight_decay: float = 3e-4
+    momentum: float = 0.9  # sgd only
+    nesterov: bool = True  # sgd only (seed 001 used plain momentum: false)
+    head_lr: float | None = None  # separate LR for the classifier head (seed 002)
+    frozen_body: bool = False  # train the head only (seed 004's frozen VGG16 convolutions)
+    lr_find: bool = False  # pick lr by an LR range test before training (seed 003); lr is then ignored
+    lr_find_range: tuple[float, float] = (1e-7, 1.0)  # LR range test: smallest and largest LR tried
+    lr_find_iters: int = 100  # LR range test: iterations (one batch each)
+
+
+@dataclass(frozen=True)
+class ScheduleConfig:
+    name: str = "step"  # step | cosine | onecycle | constant
+    step_size: int = 15  # epochs, step only
+    gamma: float = 0.1
+    warmup_epochs: float = 0.0
+
+
+@dataclass(frozen=True)
+class LossConfig:
+    name: str = "ce"  # ce | focal
+    class_weights: str = "none"  # none | inverse | one_minus_freq
+    focal_alpha: float = 0.25
+    focal_gamma: float = 2.0
+    label_smoothing: float = 0.0
+
+
+@dataclass(frozen=True)
+class AugmentConfig:
+    hflip: float = 0.5  # probability
+    rotate: float = 10.0  # max degrees either way
+    scale: float = 0.0  # max relative zoom either way
+    translate: float = 0.0  # max shift, fraction of side
+    multires: tuple[int, int] | None = None  # down-sample to a side drawn in [min, max] px and back up
+    multires_p: float = 1.0
+    grayscale: float = 0.0  # probability (RGB models)
+    erase: float = 0.0  # random-erasing probability
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    name: str = "run"
+    seed: int = 0
+    epochs: int = 75
+    batch_size: int = 256
+    ckpt_every: int = 0  # also checkpoint every N iterations (0 = per epoch only)
+    ckpt_keep: bool = False  # keep every checkpoint as checkpoints/iterNNNNNNNN.safetensors (seed 001)
+    max_iters: int | None = None  # per epoch cap (quick runs); None = whole epoch
+    threads: int | None = None  # torch intra-op threads (None: torch default)
+    out_dir: str = "runs"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: DataConfig = field(default_factory=DataConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    loss: LossConfig = field(default_factory=LossConfig)
+    augment: AugmentConfig = field(default_factory=AugmentConfig)
+
+
+def _check(value: Any, tp: Any, key: str) -> Any:
+    """Coerce/verify ``value`` against annotation ``tp``; raise ConfigError naming ``key``."""
+    origin = typing.get_origin(tp)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(tp)
+        if value is None and type(None) in args:
+            return None
+        errors = []
+        for a in args:
+            if a is type(None):
+                continue
+            try:
+                return _check(value, a, key)
+            except ConfigError as e:
+                errors.append(str(e))
+        raise ConfigError(errors[0] if errors else f"{key}: bad value {value!r}")
+    if dataclasses.is_dataclass(tp):
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return from_dict(tp, value, prefix=key + ".")
+    if origin is tuple:
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        args = typing.get_args(tp)
+        if len(args) == 2 and args[1] is Ellipsis:
+            return tuple(_check(v, args[0], key) for v in value)
+        if len(value) != len(args):
+            raise ConfigError(f"{key}: expected {len(args)} values, got {len(value)}")
+        return tuple(_check(v, a, key) for v, a in zip(value, args))
+    if tp is dict or origin is dict:
+        if not isinstance(value, dict):
+            raise ConfigError(f"{key}: expected a mapping, got {value!r}")
+        return dict(value)
+    if tp is float:
+        if isinstance(value, str):  # YAML 1.1 reads "1e-4" (no dot) as a string
+            try:
+                value = float(value)
+            except ValueError:
+                pass
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        return float(value)
+    if tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return value
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise ConfigError(f"{key}: expected true/false, got {value!r}")
+        return value
+    if tp is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def from_dict(cls: type, data: dict, prefix: str = "") -> Any:
+    """Build dataclass ``cls`` from a nested dict, rejecting unknown keys and wrong types."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown:
+        raise ConfigError(f"unknown key {prefix}{unknown[0]} (known in this section: {sorted(names)})")
+    return cls(**{k: _check(v, hints[k], prefix + k) for k, v in data.items()})
+
+
+def to_dict(cfg: Any) -> dict:
+    """Plain nested dict (tuples as lists) for YAML/JSON."""
+
+    def plain(v: Any) -> Any:
+        if isinstance(v, tuple):
+            return [plain(x) for x in v]
+        if isinstance(v, dict):
+            return {k: plain(x) for k, x in v.items()}
+        return v
+
+    return {k: plain(v) if not dataclasses.is_dataclass(v) else to_dict(v) for k, v in dataclasses.asdict(cfg).items()}
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """``"optim.lr=1e-4"`` -> (["optim", "lr"], 1e-4); the value is parsed as YAML."""
+    if "=" not in text:
+        raise ConfigError(f"override {text!r} is not of the form key.sub=value")
+    key, raw = text.split("=", 1)
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key.strip().split("."), value
+
+
+def load_config(path: str | Path | None = None, overrides: list[str] | tuple[str, ...] = (), cls: type = TrainConfig) -> Any:
+    """Load YAML ``path`` (optional), apply ``overrides`` and return a validated ``cls``."""
+    data: dict = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise ConfigError(f"{p}: config file not found")
+        try:
+            data = yaml.safe_load(p.read_text()) or {}
+        except yaml.YAMLError as e:
+            raise ConfigError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+        if not isinstance(data, dict):
+            raise ConfigError(f"{p}: expected a mapping at the top level")
+    for ov in overrides:
+        keys, value = parse_override(ov)
+        node = data
+        for k in keys[:-1]:
+            node = node.setdefault(k, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"override {ov!r}: {k} is not a section")
+        node[keys[-1]] = value
+    try:
+        return from_dict(cls, data)
+    except ConfigError as e:
+        raise ConfigError(f"{path}: {e}" if path else str(e)) from None
+
+
+def save_config(cfg: Any, path: str | Path) -> None:
+    Path(path).write_text(yaml.safe_dump(to_dict(cfg), sort_keys=False))

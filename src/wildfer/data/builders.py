@@ -1,0 +1,143 @@
+"""Build training and validation datasets from a :class:`~wildfer.config.DataConfig`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..config import TrainConfig
+from ..errors import ConfigError
+from ..labels import FER2013, FERPLUS, LabelSet, remap
+from .report import ReadReport
+
+
+@dataclass
+class EvalView:
+    """Labels of an evaluation set in one label set (a dataset may be scored under several)."""
+
+    name: str
+    label_set: LabelSet
+    targets: np.ndarray  # (N,) int, -1 = not scored
+
+
+@dataclass
+class DataBundle:
+    train: object
+    val: object | None
+    label_set: LabelSet  # the model's label set
+    val_views: list[EvalView] = field(default_factory=list)
+    reports: list[ReadReport] = field(default_factory=list)
+
+
+def fer_views(ds, split: str, root, labels: str, size: int, in_chans: int, mixed_weight: float = 0.5):
+    """An :class:`ArrayDataset` of one FER2013 split plus its evaluation views.
+
+    ``labels``: ``fer2013`` (FER2013 codes), ``ferplus`` (FER+ majority, soft votes), or ``mixed``
+    (model in FER+ order; soft target = ``(1-w)`` one-hot FER2013 label + ``w`` FER+ vote share).
+    """
+    from .datasets import ArrayDataset
+    from .fer2013 import csv_row_count, ferplus_targets, read_ferplus_votes
+
+    part = ds.split(split)
+    views = [EvalView("fer2013", FER2013, part.labels)]
+    if labels == "fer2013":
+        return ArrayDataset.from_numpy(part.images, part.labels, FER2013, size, in_chans), views
+    if labels not in ("ferplus", "mixed"):
+        raise ConfigError(f"data.labels: unknown label source {labels!r} (fer2013 | ferplus | mixed)")
+    votes = read_ferplus_votes(root, n_rows=csv_row_count(root))[part.rows]
+    major, soft = ferplus_targets(votes)
+    views.append(EvalView("ferplus", FERPLUS, major))
+    if labels == "ferplus":
+        target, q = major, soft
+    else:
+        hard = remap(part.labels, FER2013, FERPLUS)
+        onehot = np.eye(len(FERPLUS), dtype=np.float32)[hard]
+        has_votes = soft.sum(1, keepdims=True) > 0
+        q = np.where(has_votes, (1 - mixed_weight) * onehot + mixed_weight * soft, onehot).astype(np.float32)
+        target = hard
+    return ArrayDataset.from_numpy(part.images, target, FERPLUS, size, in_chans, soft=q), views
+
+
+def build_data(cfg: TrainConfig) -> DataBundle:
+    d, m = cfg.data, cfg.model
+    if d.dataset == "fer2013":
+        from .fer2013 import read_fer2013
+
+        full = read_fer2013(d.root)
+        train, _ = fer_views(full, d.train_split, d.root, d.labels, m.input_size, m.in_chans, d.mixed_weight)
+        val, views = fer_views(full, d.val_split, d.root, d.labels, m.input_size, m.in_chans, d.mixed_weight)
+        if d.labels == "ferplus":  # FER+ practice: train only on rows with a majority label
+            train = train.subset(np.flatnonzero(train.targets >= 0))
+        return DataBundle(train, val, train.label_set, views, [full.report, fer_duplicates_report(full, d)])
+    if d.dataset == "affwild2":
+        return _affwild2(cfg)
+    if d.dataset == "folder":
+        return _folder(cfg)
+    raise ConfigError(f"data.dataset: unknown dataset {d.dataset!r} (fer2013 | affwild2 | folder)")
+
+
+def fer_duplicates_report(full, d) -> ReadReport:
+    """Pixel-identical images shared by the training and validation splits (benchmark leakage)."""
+    from .fer2013 import exact_duplicates
+
+    tr, va = full.split(d.train_split), full.split(d.val_split)
+    pairs = exact_duplicates(tr.images, va.images)
+    rep = ReadReport(f"{full.report.source}: {d.val_split} images checked for exact duplicates in {d.train_split}")
+    rep.kept = len(va.labels)  # every validation image stays; duplicates are flagged, not removed
+    rep.count(f"pixel-identical {d.train_split}/{d.val_split} pairs", n=len(pairs))
+    rep.count(f"{d.val_split} images with a {d.train_split} duplicate", n=len({j for _, j in pairs}))
+    rep.count("duplicate pairs with different labels", n=sum(tr.labels[i] != va.labels[j] for i, j in pairs))
+    for i, j in pairs[:5]:
+        rep.examples.setdefault("pairs (csv data rows)", []).append(f"{tr.rows[i]} == {va.rows[j]}")
+    return rep
+
+
+def _group_split(ds, val_fraction: float, seed: int):
+    """``(train, val)`` by whole groups (videos/subjects); ``val`` is None when the fraction is 0."""
+    from .splits import split_by_group
+
+    if val_fraction <= 0:
+        return ds, None
+    tr, va = split_by_group(ds.groups, val_fraction, seed)
+    return ds.subset(tr), ds.subset(va)
+
+
+def _affwild2(cfg: TrainConfig) -> DataBundle:
+    """Aff-Wild2: ``data.annotations`` (a split folder, or ``EXPR_Set``-style parent: then its
+    training folder, and its validation folder when neither ``val_annotations`` nor
+    ``val_fraction`` is set), ``data.frames`` (``cropped_aligned``). A validation folder sharing
+    videos with training raises :class:`~wildfer.data.splits.LeakageError`."""
+    from .affwild2 import find_split_dirs, read_affwild2
+    from .splits import guard_leakage, resolve_annotation_dir
+
+    d, m = cfg.data, cfg.model
+    if d.annotations is None or d.frames is None:
+        raise ConfigError("data.dataset=affwild2 needs data.annotations (annotation folder) and data.frames "
+                          "(the cropped_aligned folder)")
+    train_dir = resolve_annotation_dir(d.annotations)
+    val_dir = d.val_annotations
+    if val_dir is None and d.val_fraction <= 0 and train_dir != Path(d.annotations):
+        val_dir = find_split_dirs(d.annotations).get("val")
+    train, rep = read_affwild2(train_dir, d.frames, m.in_chans, m.input_size)
+    reports = [rep]
+    if val_dir is not None:
+        val, vrep = read_affwild2(val_dir, d.frames, m.in_chans, m.input_size, label_set=train.label_set)
+        reports.append(vrep)
+        guard_leakage(train.groups, val.groups, force=False)
+    else:
+        train, val = _group_split(train, d.val_fraction, cfg.seed)
+    views = [] if val is None else [EvalView(train.label_set.key, train.label_set, val.targets)]
+    return DataBundle(train, val, train.label_set, views, reports)
+
+
+def _folder(cfg: TrainConfig) -> DataBundle:
+    """Image folder ``data.root/<class>/*``; validation carved by ``data.val_fraction`` (by group)."""
+    from .folder import read_image_folder
+
+    d, m = cfg.data, cfg.model
+    ds, rep = read_image_folder(d.root, in_chans=m.in_chans, size=m.input_size)
+    train, val = _group_split(ds, d.val_fraction, cfg.seed)
+    views = [] if val is None else [EvalView(ds.label_set.key, ds.label_set, val.targets)]
+    return DataBundle(train, val, ds.label_set, views, [rep])

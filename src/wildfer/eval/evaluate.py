@@ -1,0 +1,79 @@
+"""``wildfer evaluate``: score a checkpoint on FER2013/FER+, Aff-Wild2 or an image folder."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import ConfigError
+from ..labels import FER2013, FERPLUS
+from ..models.weights import load_model
+from .metrics import classification_metrics
+from .predict import predict_dataset, predictions_in
+from .report import write_report
+
+
+def _fer2013(root: Path, split: str, labels: str, meta):
+    from ..data.datasets import ArrayDataset
+    from ..data.fer2013 import csv_row_count, exact_duplicates, ferplus_targets, read_fer2013, read_ferplus_votes
+
+    full = read_fer2013(root)
+    part = full.split(split)
+    if labels == "fer2013":
+        targets, label_set = part.labels, FER2013
+    elif labels == "ferplus":
+        votes = read_ferplus_votes(root, n_rows=csv_row_count(root))[part.rows]
+        targets, _ = ferplus_targets(votes)
+        label_set = FERPLUS
+    else:
+        raise ConfigError(f"--labels must be fer2013 or ferplus, not {labels!r}")
+    notes = [full.report.summary()]
+    leak = np.zeros(len(part.labels), dtype=bool)
+    if split != "Training" and (full.usage == "Training").any():
+        pairs = exact_duplicates(full.images[full.usage == "Training"], part.images)
+        leak[[j for _, j in pairs]] = True
+        notes.append(f"{int(leak.sum())} {split} images are pixel-identical to Training images "
+                     "(leakage in the original benchmark); metrics without them are under `without_train_duplicates`")
+    if labels == "ferplus":
+        notes.append(f"{int((targets < 0).sum())} rows without a FER+ majority label (tie, unknown or not-a-face) are not scored")
+    ds = ArrayDataset.from_numpy(part.images, targets, label_set, meta.input_size, meta.in_chans)
+    return ds, targets, label_set, notes, leak
+
+
+def evaluate(dataset: str, root: str | Path, out: str | Path, split: str = "PublicTest", labels: str = "fer2013",
+             model: str = "default", frames: str | Path | None = None, force: bool = False,
+             batch_size: int = 256) -> dict:
+    """Score ``model`` on a dataset; writes ``out/metrics.json``, ``report.md`` and ``confusion.png``.
+
+    ``metrics.json`` keys: accuracy, macro_f1, weighted_f1, abaw2_score, abaw3_score, per_class, n,
+    confusion_matrix, class_names, plus dataset/model/label provenance.
+    """
+    net, meta = load_model(model)
+    out = Path(out)
+    leak = None
+    if dataset == "fer2013":
+        ds, targets, label_set, notes, leak = _fer2013(Path(root), split, labels, meta)
+    elif dataset in ("affwild2", "folder"):
+        from .datasets_eval import load_eval_dataset
+
+        ds, targets, label_set, notes = load_eval_dataset(dataset, Path(root), frames, meta, force)
+    else:
+        raise ConfigError(f"--dataset must be fer2013, affwild2 or folder, not {dataset!r}")
+    probs = predict_dataset(net, meta.mean, meta.std, ds, batch_size)
+    pred = predictions_in(probs, meta.label_set, label_set)
+    metrics = classification_metrics(targets, pred, label_set.names)
+    if leak is not None and leak.any():
+        clean = np.where(leak, -1, targets)
+        metrics["without_train_duplicates"] = {
+            k: v for k, v in classification_metrics(clean, pred, label_set.names).items()
+            if k in ("n", "accuracy", "macro_f1", "weighted_f1", "abaw2_score")
+        }
+    metrics.update(dataset=dataset, root=str(root), split=split, labels=label_set.key, model=str(model),
+                   model_labels=meta.labels)
+    missing = [c for c in label_set.canonical if c not in meta.label_set.canonical]
+    if missing:
+        notes.append(f"the model has no class for {missing}: those samples always count as errors")
+    title = f"{meta.model} on {dataset} {split} ({label_set.key} labels)"
+    write_report(metrics, out, title, notes)
+    return metrics

@@ -1,0 +1,42 @@
+"""Batched probabilities of a model over a dataset, and scoring across label sets."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+from ..labels import LabelSet
+from ..models.preprocess import normalize
+
+
+@torch.inference_mode()
+def predict_dataset(model, mean, std, ds, batch_size: int = 256, progress=None) -> np.ndarray:
+    """Softmax probabilities ``(N, K)`` in the model's label order, dataset order preserved."""
+    from ..data.datasets import batch_loader
+
+    model.eval()
+    n = len(ds)
+    batches = [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
+    out = []
+    for x, _ in batch_loader(ds, batches):
+        out.append(torch.softmax(model(normalize(x, mean, std)).float(), -1).numpy())
+        if progress is not None:
+            progress.update(len(x))
+    return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+
+
+def predictions_in(probs: np.ndarray, model_set: LabelSet, target_set: LabelSet) -> np.ndarray:
+    """Arg-max predictions expressed in ``target_set`` indices.
+
+    Only model classes that exist in ``target_set`` compete (e.g. FER+ ``contempt`` is ignored when
+    scoring against FER2013 labels); target classes the model lacks are never predicted.
+    """
+    cols = np.full(len(target_set), -1)
+    mc = model_set.canonical
+    for j, c in enumerate(target_set.canonical):
+        if c in mc:
+            cols[j] = mc.index(c)
+    if (cols < 0).all():
+        raise ValueError(f"label sets {model_set.key!r} and {target_set.key!r} share no class")
+    scores = np.where(cols[None, :] >= 0, probs[:, np.maximum(cols, 0)], -np.inf)
+    return scores.argmax(1)

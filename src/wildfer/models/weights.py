@@ -1,0 +1,126 @@
+"""Checkpoints as safetensors with their metadata inside; never pickle.
+
+A checkpoint is one ``.safetensors`` file: the model's ``state_dict`` plus a JSON string under the
+``wildfer`` metadata key holding :class:`WeightsMeta` (model name, label set, input size, colour
+mode, mean/std, the resolved config, validation metrics). Inference reads the metadata, builds the
+model by name and loads the tensors, so it never guesses the preprocessing.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
+from torch import nn
+
+from ..errors import CheckpointError
+from ..labels import LabelSet, get_label_set
+from .registry import create_model
+
+SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
+SHIPPED = {"default": SHIPPED_DIR / "default.safetensors"}
+META_KEY = "wildfer"
+FORMAT_VERSION = 1
+
+
+@dataclass
+class WeightsMeta:
+    model: str
+    labels: str  # label-set key (see wildfer.labels)
+    label_names: list[str]
+    input_size: int  # square side, pixels
+    in_chans: int  # 1 = grey, 3 = RGB
+    mean: list[float]  # per channel, on [0, 1] pixels
+    std: list[float]
+    model_kwargs: dict = field(default_factory=dict)
+    seq_len: int = 1
+    config: dict = field(default_factory=dict)
+    metrics: dict = field(default_factory=dict)
+    train_groups: list[str] = field(default_factory=list)  # videos/subjects trained on (leakage guard)
+    format: int = FORMAT_VERSION
+
+    @property
+    def label_set(self) -> LabelSet:
+        return get_label_set(self.labels)
+
+
+def atomic_save(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> None:
+    """Write a safetensors file via a temp file + rename, so a kill never leaves a torn file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
+    os.close(fd)
+    try:
+        save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def save_checkpoint(model: nn.Module, meta: WeightsMeta, path: str | Path) -> None:
+    atomic_save(model.state_dict(), path, {META_KEY: json.dumps(asdict(meta))})
+
+
+def resolve(path_or_name: str | Path) -> Path:
+    """A shipped name (``default``) or a path to a ``.safetensors`` file."""
+    if str(path_or_name) in SHIPPED:
+        return SHIPPED[str(path_or_name)]
+    p = Path(path_or_name)
+    if not p.is_file():
+        raise CheckpointError(f"{p}: no such model file (shipped names: {', '.join(SHIPPED)})")
+    return p
+
+
+def read_checkpoint(path_or_name: str | Path) -> tuple[dict[str, torch.Tensor], WeightsMeta]:
+    """Tensors and metadata of a checkpoint; errors name the file."""
+    p = resolve(path_or_name)
+    try:
+        with safe_open(str(p), framework="pt") as f:
+            raw = (f.metadata() or {}).get(META_KEY)
+            tensors = {k: f.get_tensor(k) for k in f.keys()}
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"{p}: not a safetensors checkpoint ({e}); wildfer never unpickles model files") from None
+    if raw is None:
+        raise CheckpointError(f"{p}: safetensors file without wildfer metadata")
+    try:
+        meta = WeightsMeta(**json.loads(raw))
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{p}: bad wildfer metadata ({e})") from None
+    return tensors, meta
+
+
+def load_model(path_or_name: str | Path = "default") -> tuple[nn.Module, WeightsMeta]:
+    """Build the model its metadata names and load its weights (eval mode)."""
+    tensors, meta = read_checkpoint(path_or_name)
+    try:
+        meta.label_set  # validate before building
+    except ValueError as e:
+        raise CheckpointError(f"{resolve(path_or_name)}: {e}") from None
+    if len(meta.label_names) != len(meta.label_set):
+        raise CheckpointError(f"{resolve(path_or_name)}: metadata lists {len(meta.label_names)} labels for set {meta.labels!r}")
+    model = create_model(meta.model, num_classes=len(meta.label_names), in_chans=meta.in_chans,
+                         input_size=meta.input_size, **meta.model_kwargs)
+    load_state(model, tensors, str(resolve(path_or_name)))
+    return model.eval(), meta
+
+
+def load_state(model: nn.Module, tensors: dict[str, torch.Tensor], source: str, strict: bool = True) -> list[str]:
+    """Load tensors into ``model`` after checking names and shapes; with ``strict=False``, tensors
+    whose shape differs (e.g. a head for another label set) are skipped and returned."""
+    own = model.state_dict()
+    missing = sorted(set(own) - set(tensors))
+    unexpected = sorted(set(tensors) - set(own))
+    mismatched = sorted(k for k in set(own) & set(tensors) if own[k].shape != tensors[k].shape)
+    if strict and (missing or unexpected or mismatched):
+        detail = (mismatched and f"shape mismatch for {mismatched[:3]}") or (missing and f"missing {missing[:3]}") or f"unexpected {unexpected[:3]}"
+        raise CheckpointError(f"{source}: weights do not fit the model ({detail})")
+    keep = {k: v for k, v in tensors.items() if k in own and own[k].shape == v.shape}
+    model.load_state_dict(keep, strict=False)
+    return mismatched + missing
