@@ -1,0 +1,126 @@
+"""Face detectors by name, each giving boxes, scores and 5 landmarks; no weights are downloaded.
+
+Every detector maps an RGB uint8 ``(H, W, 3)`` frame to :class:`Faces`: ``boxes`` float32
+``(N, 4)`` as ``x0, y0, x1, y1`` in pixels of that frame, ``scores`` float32 ``(N,)`` in [0, 1]
+and ``landmarks`` float32 ``(N, 5, 2)`` (x, y pixels: left eye, right eye, nose, left and right
+mouth corner, "left" as seen in the image).
+
+Registered here: ``mtcnn`` (facenet-pytorch 2.6.0; its pnet/rnet/onet weights, 2 MB, ship inside
+the wheel). OpenCV's Haar cascades are not offered: the opencv-python-headless 5.x wheel ships no
+cascade files (``cv2.data.haarcascades`` holds only ``__init__.py``), and Haar gives no landmarks.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable, Protocol
+
+import numpy as np
+
+from ..errors import ConfigError
+
+
+@dataclass
+class Faces:
+    boxes: np.ndarray  # float32 (N, 4) x0, y0, x1, y1, pixels
+    scores: np.ndarray  # float32 (N,)
+    landmarks: np.ndarray  # float32 (N, 5, 2) x, y, pixels
+
+    @classmethod
+    def empty(cls) -> "Faces":
+        return cls(np.zeros((0, 4), np.float32), np.zeros((0,), np.float32), np.zeros((0, 5, 2), np.float32))
+
+    def __len__(self) -> int:
+        return len(self.boxes)
+
+    def take(self, idx) -> "Faces":
+        return Faces(self.boxes[idx], self.scores[idx], self.landmarks[idx])
+
+
+class Detector(Protocol):
+    name: str
+
+    def __call__(self, rgb: np.ndarray) -> Faces: ...
+
+
+_DETECTORS: dict[str, Callable[..., Detector]] = {}
+
+
+def register_detector(name: str) -> Callable:
+    def wrap(fn: Callable[..., Detector]) -> Callable[..., Detector]:
+        if name in _DETECTORS:
+            raise ValueError(f"detector {name!r} is already registered")
+        _DETECTORS[name] = fn
+        return fn
+
+    return wrap
+
+
+def list_detectors() -> list[str]:
+    return sorted(_DETECTORS)
+
+
+def create_detector(name: str, **kwargs) -> Detector:
+    """Build a registered detector by name (keyword arguments go to its constructor)."""
+    if name not in _DETECTORS:
+        raise ConfigError(f"unknown face detector {name!r}; known: {', '.join(list_detectors())}")
+    return _DETECTORS[name](**kwargs)
+
+
+def _resize_factor(h: int, w: int, max_side: int | None) -> float:
+    if not max_side or max(h, w) <= max_side:
+        return 1.0
+    return max_side / max(h, w)
+
+
+@register_detector("mtcnn")
+class MTCNNDetector:
+    """MTCNN (Zhang et al. 2016) from facenet-pytorch, run on CPU.
+
+    ``max_side``: the frame is downscaled so its longer side is at most this many pixels before
+    detection (boxes and landmarks are scaled back); detection cost grows with pixel count, so this
+    is the main speed knob. ``min_face`` is in pixels of the *original* frame. ``thresholds`` are
+    the P/R/O-net score thresholds; ``min_score`` drops final detections below it.
+    """
+
+    name = "mtcnn"
+
+    def __init__(self, max_side: int | None = 640, min_face: int = 20,
+                 thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7), min_score: float = 0.9,
+                 threads: int | None = None):
+        try:
+            from facenet_pytorch import MTCNN
+        except ImportError as e:
+            raise ConfigError(f"detector 'mtcnn' needs facenet-pytorch ({e}); install it with "
+                              "`pip install --no-deps facenet-pytorch==2.6.0`") from None
+        self.max_side, self.min_face, self.min_score = max_side, min_face, min_score
+        self.thresholds = list(thresholds)
+        self._mtcnn_cls = MTCNN
+        self._nets: dict[int, object] = {}  # one MTCNN per effective min_face_size
+
+    def _net(self, min_face_px: int):
+        if min_face_px not in self._nets:
+            self._nets[min_face_px] = self._mtcnn_cls(keep_all=True, device="cpu", min_face_size=min_face_px,
+                                                      thresholds=self.thresholds, post_process=False)
+        return self._nets[min_face_px]
+
+    def __call__(self, rgb: np.ndarray) -> Faces:
+        import cv2
+        import torch
+
+        h, w = rgb.shape[:2]
+        f = _resize_factor(h, w, self.max_side)
+        img = cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA) if f != 1.0 else rgb
+        # MTCNN's first scale cannot see faces smaller than 12 px; below that, nothing to find.
+        min_px = max(12, int(round(self.min_face * f)))
+        with torch.inference_mode():
+            boxes, probs, lms = self._net(min_px).detect(np.ascontiguousarray(img), landmarks=True)
+        if boxes is None or len(boxes) == 0:
+            return Faces.empty()
+        boxes = np.asarray(boxes, np.float32) / f
+        probs = np.asarray(probs, np.float32)
+        lms = np.asarray(lms, np.float32) / f
+        keep = probs >= self.min_score
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+        return Faces(boxes[keep], probs[keep], lms[keep])

@@ -1,0 +1,35 @@
+"""Options of ``predict`` (kept free of heavy imports: the CLI reads the defaults at start-up)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PredictOptions:
+    model: str = "default"
+    detector: str = "mtcnn"
+    # Video: detection on frames downscaled to this longer side, faces >= min_face px (of the
+    # original frame), detector on every detect_every-th processed frame and optical flow between.
+    # Speed and agreement with detect_every=1 / 640 px / 20 px: benchmarks/RESULTS.md.
+    detect_max_side: int | None = 480
+    min_face: int = 40
+    detect_every: int = 5
+    # Photos: higher resolution and smaller faces (crowds), speed matters less.
+    photo_max_side: int | None = 1280
+    photo_min_face: int = 20
+    stride: int = 1  # process every n-th decoded frame
+    smooth_s: float = 0.5  # centred window, seconds (0 = off; photos: always off)
+    batch_size: int = 64  # faces per classifier batch
+    min_iou: float = 0.3
+    max_missed_s: float = 0.5  # a track survives this long without a face
+    annotate: bool = False
+    abaw: bool = False
+    plots: bool = True
+    progress: bool = True
+    # torch threads. 1 by default: on this shared 2-core machine MTCNN ran 0.11 s/frame with 1
+    # thread and 0.38 s/frame with 2 (OpenMP threads fight the other load); raise it on idle cores.
+    threads: int | None = 1
+
+
+PREDICT_DEFAULTS = PredictOptions()

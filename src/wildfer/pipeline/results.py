@@ -1,0 +1,145 @@
+"""What ``predict`` keeps and writes per face and per source: the CSV rows and a compact log.
+
+``predictions.csv`` columns: ``source,frame,time_s,face_id,x0,y0,x1,y1,label,score`` then one
+``p_<class>`` column per class of the model's label set (its own names, in its order). One row per
+face per processed frame; ``frame`` is 0-based (photos: 0), ``time_s`` seconds, the box in pixels
+of the original frame, ``label``/``score`` the arg-max class of the (smoothed) probabilities.
+
+:class:`SourceLog` keeps, per source, one compact record per face-frame (frame, id, label, box,
+float16 probabilities: about 48 bytes for 8 classes) for the summary, plots and ABAW files; pixels
+are never kept, so memory grows by bytes, not frames, with video length.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .sources import DecodeInfo, Source
+
+FIXED_COLUMNS = ["source", "frame", "time_s", "face_id", "x0", "y0", "x1", "y1", "label", "score"]
+
+
+@dataclass(frozen=True)
+class FaceRow:
+    frame: int
+    time_s: float
+    face_id: int
+    box: tuple[float, float, float, float]
+
+
+class CSVSink:
+    """Streams rows into ``predictions.csv`` (flushed per batch, so a killed run keeps its rows)."""
+
+    def __init__(self, path: Path, class_names: list[str]):
+        self.path = path
+        self.class_names = class_names
+        self._f = open(path, "w", newline="")
+        self._w = csv.writer(self._f)
+        self._w.writerow(FIXED_COLUMNS + [f"p_{c}" for c in class_names])
+
+    def write(self, source: str, rows: list[tuple[FaceRow, np.ndarray]]) -> None:
+        for r, p in rows:
+            k = int(np.argmax(p))
+            self._w.writerow([source, r.frame, f"{r.time_s:.3f}", r.face_id, *(f"{v:.1f}" for v in r.box),
+                              self.class_names[k], f"{p[k]:.4f}", *(f"{v:.4f}" for v in p)])
+        self._f.flush()
+
+    def close(self) -> None:
+        self._f.close()
+
+
+@dataclass
+class SourceLog:
+    """Compact per-face-frame record of one source (see module docstring)."""
+
+    source: Source
+    class_names: list[str]
+    info: DecodeInfo = field(default_factory=DecodeInfo)
+    frames_processed: int = 0
+    frames_with_face: int = 0
+    _chunks: list[np.ndarray] = field(default_factory=list)
+    _probs: list[np.ndarray] = field(default_factory=list)
+
+    def add(self, rows: list[tuple[FaceRow, np.ndarray]]) -> None:
+        if not rows:
+            return
+        rec = np.array([(r.frame, r.face_id, *r.box) for r, _ in rows], np.float32)
+        self._chunks.append(rec)
+        self._probs.append(np.stack([p for _, p in rows]).astype(np.float16))
+
+    @property
+    def frames(self) -> np.ndarray:
+        return self._cat(0).astype(np.int64)
+
+    @property
+    def face_ids(self) -> np.ndarray:
+        return self._cat(1).astype(np.int64)
+
+    @property
+    def boxes(self) -> np.ndarray:
+        return np.concatenate(self._chunks)[:, 2:6] if self._chunks else np.zeros((0, 4), np.float32)
+
+    @property
+    def probs(self) -> np.ndarray:
+        return np.concatenate(self._probs).astype(np.float32) if self._probs else np.zeros((0, len(self.class_names)), np.float32)
+
+    @property
+    def labels(self) -> np.ndarray:
+        return self.probs.argmax(1) if self._probs else np.zeros(0, np.int64)
+
+    def _cat(self, col: int) -> np.ndarray:
+        return np.concatenate(self._chunks)[:, col] if self._chunks else np.zeros(0, np.float32)
+
+    def people(self, fps: float) -> list[dict]:
+        """Per track: frames seen, first/last time, dominant expression, share of its frames per class."""
+        out = []
+        fids, labels = self.face_ids, self.labels
+        frames = self.frames
+        for fid in np.unique(fids):
+            sel = fids == fid
+            counts = np.bincount(labels[sel], minlength=len(self.class_names))
+            n = int(sel.sum())
+            first, last = int(frames[sel].min()), int(frames[sel].max())
+            out.append({
+                "face_id": int(fid),
+                "frames": n,
+                "first_frame": first,
+                "last_frame": last,
+                "first_s": round(first / fps, 3) if fps else 0.0,
+                "last_s": round(last / fps, 3) if fps else 0.0,
+                "dominant": self.class_names[int(counts.argmax())],
+                "share": {c: round(float(v) / n, 4) for c, v in zip(self.class_names, counts)},
+            })
+        return sorted(out, key=lambda d: -d["frames"])
+
+    def summary(self, model: str) -> dict:
+        info = self.info
+        return {
+            "source": str(self.source.path),
+            "kind": self.source.kind,
+            "model": model,
+            "classes": self.class_names,
+            "fps": round(info.fps, 4),
+            "width": info.width,
+            "height": info.height,
+            "frames_declared": info.frames_declared,
+            "frames_decoded": info.frames_decoded,
+            "decode_error": info.error,
+            "frames_processed": self.frames_processed,
+            "frames_with_face": self.frames_with_face,
+            "frames_without_face": self.frames_processed - self.frames_with_face,
+            "people": self.people(info.fps),
+        }
+
+
+def write_summary(log: SourceLog, out_dir: Path, model: str) -> Path:
+    """``<out>/summaries/<source name>.json`` (suffix kept in the name: ``clip.mp4.json``)."""
+    path = out_dir / "summaries" / f"{log.source.path.name}.json"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(log.summary(model), indent=2) + "\n")
+    return path

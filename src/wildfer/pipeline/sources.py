@@ -1,0 +1,172 @@
+"""Inputs of ``wildfer predict``: expand paths/folders/globs into sources and stream their frames.
+
+A *source* is one video file or one image file. Frames come out one at a time as RGB uint8
+``(H, W, 3)`` arrays (a video is never held in memory as a whole), each tagged with its 0-based
+frame number in the file and its time in seconds (photos: frame 0, time 0).
+"""
+
+from __future__ import annotations
+
+import glob
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..data.datasets import load_image
+from ..errors import DataError
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
+VIDEO_EXTS = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts"}
+
+
+class MediaError(DataError):
+    """A file given to the pipeline is missing, empty or neither a readable video nor image."""
+
+
+@dataclass
+class Source:
+    path: Path
+    kind: str  # "video" | "image"
+
+    @property
+    def name(self) -> str:
+        return self.path.stem
+
+
+@dataclass
+class Frame:
+    index: int  # 0-based frame number in the file
+    time_s: float
+    rgb: np.ndarray  # uint8 (H, W, 3)
+
+
+@dataclass
+class DecodeInfo:
+    """What decoding a source found: fps (0 for photos), frames the container announces, frames
+    that decoded, and the error that stopped decoding early (a truncated file), if any."""
+
+    fps: float = 0.0
+    width: int = 0
+    height: int = 0
+    frames_declared: int = 0
+    frames_decoded: int = 0
+    error: str | None = None
+    extra: dict = field(default_factory=dict)
+
+
+def _kind_of(path: Path) -> str:
+    ext = path.suffix.lower()
+    if ext in IMAGE_EXTS:
+        return "image"
+    if ext in VIDEO_EXTS:
+        return "video"
+    raise MediaError(f"{path}: not a video or image (unknown extension {ext or '(none)'!r})")
+
+
+def expand_inputs(inputs: list[str | Path]) -> list[Source]:
+    """Files, folders (their media files, sorted, not recursive) and globs -> sources.
+
+    Raises :class:`MediaError` for a missing path, an empty file, a glob or folder that matches no
+    media file, or a file with an unknown extension given explicitly.
+    """
+    out: list[Source] = []
+    for raw in inputs:
+        s = str(raw)
+        if any(ch in s for ch in "*?[") and not Path(s).exists():
+            hits = sorted(Path(p) for p in glob.glob(s, recursive=True))
+            media = [p for p in hits if p.is_file() and p.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS]
+            if not media:
+                raise MediaError(f"{s}: the pattern matches no video or image file")
+            out += [_checked(p) for p in media]
+            continue
+        p = Path(s)
+        if not p.exists():
+            raise MediaError(f"{p}: no such file or folder")
+        if p.is_dir():
+            media = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS)
+            if not media:
+                raise MediaError(f"{p}: folder holds no video or image file")
+            out += [_checked(q) for q in media]
+        else:
+            out.append(_checked(p))
+    return out
+
+
+def _checked(p: Path) -> Source:
+    kind = _kind_of(p)
+    if p.stat().st_size == 0:
+        raise MediaError(f"{p}: empty file (0 bytes)")
+    return Source(p, kind)
+
+
+def probe(src: Source) -> None:
+    """Check that ``src`` opens as what its extension says (headers only, no full decode);
+    raises :class:`MediaError` naming the file otherwise. Lets a run fail before any work."""
+    if src.kind == "image":
+        from PIL import Image, UnidentifiedImageError
+
+        try:
+            with Image.open(src.path) as im:
+                im.verify()
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
+            raise MediaError(f"{src.path}: not a readable image ({e.__class__.__name__}: {e})") from None
+        return
+    info, frames = _open_video(src.path, 1)
+    frames.close()  # never started: closing the generator does not run its body, so close here
+    info.extra["container"].close()
+
+
+def open_frames(src: Source, stride: int = 1) -> tuple[DecodeInfo, Iterator[Frame]]:
+    """Probe ``src`` (raising :class:`MediaError` if it cannot be opened) and return its info and a
+    lazy frame iterator yielding every ``stride``-th frame. A video that breaks off mid-stream stops
+    the iterator and records the error in ``info.error``; ``info.frames_decoded`` counts frames read."""
+    if stride < 1:
+        raise MediaError(f"stride must be >= 1, got {stride}")
+    if src.kind == "image":
+        rgb = load_image(src.path, 3)
+        info = DecodeInfo(0.0, rgb.shape[1], rgb.shape[0], 1, 1)
+        return info, iter([Frame(0, 0.0, rgb)])
+    return _open_video(src.path, stride)
+
+
+def _open_video(path: Path, stride: int) -> tuple[DecodeInfo, Iterator[Frame]]:
+    import av
+
+    try:
+        container = av.open(str(path))
+        if not container.streams.video:
+            container.close()
+            raise MediaError(f"{path}: no video stream")
+    except av.error.FFmpegError as e:
+        raise MediaError(f"{path}: not a readable video ({e.__class__.__name__}: {e})") from None
+    stream = container.streams.video[0]
+    stream.thread_type = "AUTO"  # frame-threaded decoding: decode overlaps with our own work
+    fps = float(stream.average_rate or stream.guessed_rate or 0) or 25.0
+    info = DecodeInfo(fps, stream.codec_context.width, stream.codec_context.height, int(stream.frames or 0), 0,
+                      extra={"container": container})
+
+    def frames() -> Iterator[Frame]:
+        i, t0 = -1, None
+        try:
+            for frame in container.decode(stream):
+                i += 1
+                info.frames_decoded = i + 1
+                if i % stride:
+                    continue
+                # Frame numbers count decoded frames (what ABAW's per-frame files count); time from
+                # pts relative to the first frame, so streams with a start offset begin at 0 s.
+                if frame.pts is None:
+                    t = i / fps
+                else:
+                    t0 = frame.pts if t0 is None else t0
+                    t = float((frame.pts - t0) * stream.time_base)
+                yield Frame(i, t, frame.to_ndarray(format="rgb24"))
+        except av.error.FFmpegError as e:
+            info.error = f"{e.__class__.__name__}: {e}"
+        finally:
+            container.close()
+            info.extra.pop("container", None)
+
+    return info, frames()

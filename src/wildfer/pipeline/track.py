@@ -1,0 +1,120 @@
+"""People over time: an IoU tracker that gives each face a stable integer ``face_id``, and optical
+flow that carries faces (boxes + landmarks) through frames where the detector is not run.
+
+Boxes are float ``(N, 4)`` ``x0, y0, x1, y1`` pixels; landmarks ``(N, 5, 2)`` pixels.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .detect import Faces
+
+
+def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Intersection over union of every box in ``a`` (N, 4) with every box in ``b`` (M, 4) -> (N, M)."""
+    if len(a) == 0 or len(b) == 0:
+        return np.zeros((len(a), len(b)), np.float32)
+    x0 = np.maximum(a[:, None, 0], b[None, :, 0])
+    y0 = np.maximum(a[:, None, 1], b[None, :, 1])
+    x1 = np.minimum(a[:, None, 2], b[None, :, 2])
+    y1 = np.minimum(a[:, None, 3], b[None, :, 3])
+    inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
+    area_a = (a[:, 2] - a[:, 0]) * (a[:, 3] - a[:, 1])
+    area_b = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+    return (inter / np.maximum(area_a[:, None] + area_b[None, :] - inter, 1e-6)).astype(np.float32)
+
+
+@dataclass
+class _Track:
+    id: int
+    box: np.ndarray
+    missed: int = 0
+
+
+class IoUTracker:
+    """Optimal (Hungarian) one-to-one matching of this frame's faces to live tracks by IoU.
+
+    A face overlapping no live track by at least ``min_iou`` starts a new track (ids 0, 1, 2, ...
+    in order of appearance). A track unmatched for more than ``max_missed`` consecutive processed
+    frames ends; a face that comes back later gets a new id.
+    """
+
+    def __init__(self, min_iou: float = 0.3, max_missed: int = 15):
+        self.min_iou, self.max_missed = min_iou, max_missed
+        self.tracks: list[_Track] = []
+        self.next_id = 0
+
+    def update(self, boxes: np.ndarray) -> np.ndarray:
+        """Assign ids to ``boxes`` (N, 4); returns int64 ``(N,)``."""
+        from scipy.optimize import linear_sum_assignment
+
+        ids = np.full(len(boxes), -1, np.int64)
+        iou = iou_matrix(np.array([t.box for t in self.tracks]).reshape(-1, 4), boxes)
+        matched_tracks = set()
+        if iou.size:
+            rows, cols = linear_sum_assignment(-iou)
+            for r, c in zip(rows, cols):
+                if iou[r, c] >= self.min_iou:
+                    ids[c] = self.tracks[r].id
+                    self.tracks[r].box, self.tracks[r].missed = boxes[c].copy(), 0
+                    matched_tracks.add(r)
+        for r, t in enumerate(self.tracks):
+            if r not in matched_tracks:
+                t.missed += 1
+        self.tracks = [t for t in self.tracks if t.missed <= self.max_missed]
+        for c in np.flatnonzero(ids < 0):
+            ids[c] = self.next_id
+            self.tracks.append(_Track(self.next_id, boxes[c].copy()))
+            self.next_id += 1
+        return ids
+
+
+def propagate(prev_grey: np.ndarray, grey: np.ndarray, faces: Faces) -> Faces:
+    """Carry ``faces`` from ``prev_grey`` to ``grey`` (uint8 (H, W)) by pyramidal Lucas-Kanade flow.
+
+    Per face, the 5 landmarks and a 4x4 grid inside its box are tracked, a similarity transform is
+    fitted to the points that were found (RANSAC), and box and landmarks move with it. A face with
+    fewer than half its points found (forward-backward check), or whose fit fails, is dropped
+    (lost until the next detection).
+    """
+    import cv2
+
+    if len(faces) == 0:
+        return faces
+    g = np.linspace(0.2, 0.8, 4, dtype=np.float32)
+    gx, gy = np.meshgrid(g, g)
+    grid = np.stack([gx.ravel(), gy.ravel()], 1)
+    keep, boxes, lms = [], [], []
+    pts_all = []
+    for b, lm in zip(faces.boxes, faces.landmarks):
+        wh = np.array([b[2] - b[0], b[3] - b[1]], np.float32)
+        pts_all.append(np.concatenate([lm, b[:2] + grid * wh]))
+    pts = np.concatenate(pts_all).astype(np.float32).reshape(-1, 1, 2)
+    lk = dict(winSize=(21, 21), maxLevel=3)
+    nxt, st, _ = cv2.calcOpticalFlowPyrLK(prev_grey, grey, pts, None, **lk)
+    # Forward-backward check (Kalal et al. 2010): a point is trusted only if flowing it back lands
+    # within 1 px of where it started. When a face vanishes (cut, occlusion) the points fail this
+    # and the face is dropped instead of sliding onto the background.
+    back, st_b, _ = cv2.calcOpticalFlowPyrLK(grey, prev_grey, nxt, None, **lk)
+    good = (st[:, 0] == 1) & (st_b[:, 0] == 1) & (np.linalg.norm(back - pts, axis=2)[:, 0] < 1.0)
+    n = len(pts_all[0])
+    for i, (b, lm) in enumerate(zip(faces.boxes, faces.landmarks)):
+        ok = good[i * n:(i + 1) * n]
+        if ok.sum() < n // 2:
+            continue
+        src = pts[i * n:(i + 1) * n, 0][ok]
+        dst = nxt[i * n:(i + 1) * n, 0][ok]
+        m, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=3.0)
+        if m is None:
+            continue
+        new_lm = lm @ m[:, :2].T + m[:, 2]
+        corners = np.array([[b[0], b[1]], [b[2], b[3]]], np.float32) @ m[:, :2].T + m[:, 2]
+        keep.append(i)
+        lms.append(new_lm)
+        boxes.append([corners[:, 0].min(), corners[:, 1].min(), corners[:, 0].max(), corners[:, 1].max()])
+    if not keep:
+        return Faces.empty()
+    return Faces(np.array(boxes, np.float32), faces.scores[keep], np.array(lms, np.float32))

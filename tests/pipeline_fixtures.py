@@ -1,0 +1,78 @@
+"""Real media for the pipeline tests, built in tmp folders: a tiny checkpoint, photos made from
+matplotlib's sample portrait (a real face MTCNN finds) and H.264 clips encoded with PyAV."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
+SHARED_VIDEOS = SHARED / "faces" / "videos"
+
+
+def tiny_checkpoint(path: Path) -> Path:
+    """An untrained 48 px grey resnet18 with the FER+ label set, saved as a wildfer checkpoint."""
+    import torch
+
+    from wildfer.labels import FERPLUS
+    from wildfer.models.registry import create_model
+    from wildfer.models.weights import WeightsMeta, save_checkpoint
+
+    torch.manual_seed(0)
+    model = create_model("resnet18", num_classes=len(FERPLUS), in_chans=1, input_size=48)
+    meta = WeightsMeta(model="resnet18", labels="ferplus", label_names=list(FERPLUS.names), input_size=48,
+                       in_chans=1, mean=[0.5], std=[0.25])
+    save_checkpoint(model, meta, path)
+    return path
+
+
+def portrait(scale: float = 1.0) -> np.ndarray:
+    """matplotlib's grace_hopper.jpg as RGB uint8 (600x512 at scale 1)."""
+    import cv2
+
+    from wildfer.data.datasets import load_image
+    from wildfer.pipeline.demo import sample_photo
+
+    img = load_image(sample_photo(), 3)
+    return img if scale == 1.0 else cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+
+
+def paste(canvas: np.ndarray, img: np.ndarray, x: int, y: int) -> np.ndarray:
+    h, w = img.shape[:2]
+    canvas[y:y + h, x:x + w] = img
+    return canvas
+
+
+def write_clip(path: Path, frames: list[np.ndarray], fps: int = 10) -> Path:
+    """Encode RGB uint8 frames (even width/height) as H.264 MP4 with PyAV."""
+    import av
+
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w") as out:
+        st = out.add_stream("libx264", rate=fps)
+        st.width, st.height, st.pix_fmt = w, h, "yuv420p"
+        st.options = {"preset": "ultrafast", "crf": "18"}
+        for f in frames:
+            for pkt in st.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
+                out.mux(pkt)
+        for pkt in st.encode():
+            out.mux(pkt)
+    return path
+
+
+def face_clip(path: Path, n_face: int = 6, n_empty: int = 3, two: bool = False, size=(320, 240)) -> Path:
+    """A clip whose first ``n_face`` frames show the portrait (moving 4 px a frame; with ``two``, a
+    mirrored smaller copy on the right too) and whose last ``n_empty`` frames show no face."""
+    w, h = size
+    big = portrait(0.3)  # 180x154
+    small = portrait(0.22)[:, ::-1]
+    frames = []
+    for i in range(n_face + n_empty):
+        canvas = np.full((h, w, 3), 90, np.uint8)
+        if i < n_face:
+            paste(canvas, big, 10 + 4 * i, 20)
+            if two:
+                paste(canvas, small, w - small.shape[1] - 5, h - small.shape[0] - 5)
+        frames.append(canvas)
+    return write_clip(path, frames)

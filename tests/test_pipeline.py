@@ -1,0 +1,157 @@
+"""The pipeline's parts on real pixels: alignment, detection, tracking, flow, smoothing, ABAW files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline_fixtures import paste, portrait
+from wildfer.errors import ConfigError, DataError
+from wildfer.labels import ABAW8, FER2013, FERPLUS
+from wildfer.pipeline.abaw import fill_nearest, to_abaw8
+from wildfer.pipeline.align import TEMPLATES, align_faces, similarity_transform
+from wildfer.pipeline.detect import create_detector, list_detectors
+from wildfer.pipeline.smooth import StreamSmoother
+from wildfer.pipeline.sources import MediaError, expand_inputs
+from wildfer.pipeline.track import IoUTracker, iou_matrix, propagate
+
+
+@pytest.fixture(scope="module")
+def mtcnn():
+    return create_detector("mtcnn", max_side=640)
+
+
+def test_similarity_transform_recovers_rotation_scale_shift():
+    rng = np.random.default_rng(0)
+    src = rng.uniform(0, 100, (5, 2))
+    a, s, t = np.deg2rad(17), 1.7, np.array([12.0, -5.0])
+    r = np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    m = similarity_transform(src, src @ (s * r).T + t)
+    np.testing.assert_allclose(m[:, :2], s * r, atol=1e-9)
+    np.testing.assert_allclose(m[:, 2], t, atol=1e-9)
+
+
+@pytest.mark.parametrize("template,size,chans", [("fer", 48, 1), ("abaw", 112, 3)])
+def test_align_puts_landmarks_on_the_template(template, size, chans):
+    # Bright dots at 5 landmarks of a "face" that is the template rotated by 12 degrees, scaled to
+    # 150 px and shifted; after alignment each dot must sit on its template position.
+    a = np.deg2rad(12)
+    r = 150 * np.array([[np.cos(a), -np.sin(a)], [np.sin(a), np.cos(a)]])
+    lm = (TEMPLATES[template] @ r.T + [250, 160]).astype(np.float32)
+    img = np.zeros((480, 640, 3), np.uint8)
+    for x, y in lm:
+        cv2.circle(img, (int(round(x)), int(round(y))), 9, (255, 255, 255), -1)
+    crop = align_faces(img, lm[None], size, chans, template)
+    assert crop.shape == (1, chans, size, size) and crop.dtype == np.uint8
+    for x, y in TEMPLATES[template] * size:
+        assert crop[0, 0, int(y), int(x)] > 120, (template, x, y)
+    assert crop[0, 0, 0, 0] == 0 and crop[0, 0, size // 2, size // 4] == 0  # and nowhere else
+
+
+def test_detector_registry_names_its_detectors():
+    assert "mtcnn" in list_detectors()
+    with pytest.raises(ConfigError, match="unknown face detector"):
+        create_detector("nope")
+
+
+def test_mtcnn_finds_the_portrait_with_landmarks_inside_the_box(mtcnn):
+    faces = mtcnn(portrait())
+    assert len(faces) == 1 and faces.scores[0] > 0.95
+    x0, y0, x1, y1 = faces.boxes[0]
+    lm = faces.landmarks[0]
+    assert (lm[:, 0] > x0).all() and (lm[:, 0] < x1).all() and (lm[:, 1] > y0).all() and (lm[:, 1] < y1).all()
+    assert lm[0, 0] < lm[1, 0] and lm[0, 1] < lm[3, 1]  # left eye left of right eye, above mouth
+
+
+def test_mtcnn_counts_two_people_and_no_one(mtcnn):
+    canvas = np.full((400, 700, 3), 200, np.uint8)
+    paste(canvas, portrait(0.5), 20, 50)
+    paste(canvas, portrait(0.4)[:, ::-1], 450, 100)
+    assert len(mtcnn(canvas)) == 2
+    assert len(mtcnn(np.full((240, 320, 3), 128, np.uint8))) == 0
+
+
+def test_mtcnn_on_1080p_grey_and_downscaled_detection(mtcnn):
+    canvas = np.full((1080, 1920, 3), 60, np.uint8)
+    paste(canvas, portrait(1.5), 700, 100)  # 900x768 face photo in a 1080p frame
+    grey = np.repeat(cv2.cvtColor(canvas, cv2.COLOR_RGB2GRAY)[..., None], 3, 2)
+    f = mtcnn(grey)
+    assert len(f) == 1
+    assert f.boxes[0, 0] > 700 and f.boxes[0, 2] < 700 + 768  # boxes come back in full-size pixels
+
+
+def test_tracker_keeps_ids_and_starts_new_ones():
+    tr = IoUTracker(min_iou=0.3, max_missed=1)
+    a, b = np.array([0, 0, 50, 50.0]), np.array([100, 100, 160, 160.0])
+    assert tr.update(np.stack([a, b])).tolist() == [0, 1]
+    assert tr.update(np.stack([b + 5, a + 5])).tolist() == [1, 0]  # order in the frame does not matter
+    assert tr.update(np.stack([a + 10])).tolist() == [0]  # b missed once: kept
+    assert tr.update(np.stack([a + 12])).tolist() == [0]  # b missed twice: ended
+    assert tr.update(np.stack([a + 14, b])).tolist() == [0, 2]  # b comes back with a new id
+    assert iou_matrix(a[None], (a + 25)[None])[0, 0] == pytest.approx(625 / (2 * 2500 - 625))
+
+
+def test_optical_flow_carries_landmarks_with_the_face(mtcnn):
+    canvas = np.full((300, 400, 3), 90, np.uint8)
+    face = portrait(0.35)
+    f0 = paste(canvas.copy(), face, 40, 30)
+    f1 = paste(canvas.copy(), face, 47, 34)  # moved by (7, 4) px
+    faces = mtcnn(f0)
+    grey = lambda x: cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)  # noqa: E731
+    moved = propagate(grey(f0), grey(f1), faces)
+    np.testing.assert_allclose(moved.landmarks - faces.landmarks, np.broadcast_to([7, 4], faces.landmarks.shape), atol=1.0)
+
+
+def test_smoother_is_a_centred_moving_average_with_bounded_memory():
+    rng = np.random.default_rng(1)
+    t = np.arange(40) / 10.0  # 10 fps
+    p = rng.dirichlet(np.ones(3), 40).astype(np.float32)
+    sm = StreamSmoother(half_s=0.2, key=lambda r: r)
+    out, longest = [], 0
+    for i in range(40):
+        sm.push(7, t[i], p[i], i)
+        out += sm.advance(t[i])
+        longest = max(longest, len(sm.tracks.get(7, [])))
+    out += sm.flush()
+    assert [r for r, _ in out] == list(range(40))
+    for i, (_, q) in enumerate(out):
+        win = [j for j in range(40) if abs(t[j] - t[i]) <= 0.2 + 1e-9]
+        np.testing.assert_allclose(q, p[win].mean(0), atol=1e-6)
+    assert longest <= 8  # the window plus one pending step, never the whole video
+
+
+def test_smoother_off_passes_probabilities_through():
+    sm = StreamSmoother(0.0)
+    p = np.array([0.2, 0.8], np.float32)
+    sm.push(0, 0.0, p, (0, 0))
+    assert sm.advance(0.0) == []
+    (row, q), = sm.advance(0.1)
+    assert row == (0, 0) and q is p
+
+
+def test_abaw_mapping_and_nearest_fill():
+    m = to_abaw8(list(FERPLUS.names))
+    assert [ABAW8.names[i] for i in m] == ["Neutral", "Happiness", "Surprise", "Sadness", "Anger", "Disgust", "Fear", "Other"]
+    assert [ABAW8.names[i] for i in to_abaw8(list(FER2013.names))][:2] == ["Anger", "Disgust"]
+    got = fill_nearest(8, np.array([5, 1]), np.array([3, 6]))
+    assert got.tolist() == [6, 6, 6, 6, 3, 3, 3, 3]  # frame 3 is 2 from both: the earlier wins
+
+
+def test_inputs_expand_and_fail_with_the_file_name(tmp_path):
+    Image.fromarray(portrait(0.2)).save(tmp_path / "a.jpg")
+    Image.fromarray(portrait(0.2)).save(tmp_path / "b.png")
+    (tmp_path / "notes.txt").write_text("x")
+    assert [s.path.name for s in expand_inputs([tmp_path])] == ["a.jpg", "b.png"]
+    assert [s.path.name for s in expand_inputs([str(tmp_path / "*.png")])] == ["b.png"]
+    (tmp_path / "empty.mp4").write_bytes(b"")
+    cases = {str(tmp_path / "missing.mp4"): "no such file", str(tmp_path / "empty.mp4"): "empty file",
+             str(tmp_path / "notes.txt"): "not a video or image", str(tmp_path / "*.mov"): "matches no"}
+    for path, msg in cases.items():
+        with pytest.raises(MediaError, match=msg) as e:
+            expand_inputs([path])
+        assert Path(path).name in str(e.value)
+        assert isinstance(e.value, DataError)

@@ -1,0 +1,177 @@
+"""``wildfer predict`` / ``wildfer preprocess`` end to end on real files written in tmp folders."""
+
+from __future__ import annotations
+
+import csv
+import json
+from pathlib import Path
+
+import av
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline_fixtures import SHARED_VIDEOS, face_clip, paste, portrait, tiny_checkpoint
+from wildfer.cli import main
+from wildfer.labels import ABAW8, FERPLUS
+from wildfer.pipeline.results import FIXED_COLUMNS
+
+
+@pytest.fixture(scope="module")
+def media(tmp_path_factory):
+    d = tmp_path_factory.mktemp("media")
+    clip = face_clip(d / "two.mp4", n_face=6, n_empty=3, two=True)
+    rgba = np.zeros((300, 260, 4), np.uint8)
+    rgba[..., :3] = np.asarray(Image.fromarray(portrait()).resize((260, 300)))
+    rgba[20:280, 10:250, 3] = 255  # opaque face, transparent frame around it
+    Image.fromarray(rgba, "RGBA").save(d / "alpha.png")
+    Image.fromarray(portrait(0.5)).convert("L").save(d / "bw.jpg")
+    Image.fromarray(np.full((200, 300, 3), 30, np.uint8)).save(d / "empty.jpg")
+    return {"model": tiny_checkpoint(d / "tiny.safetensors"), "clip": clip, "dir": d}
+
+
+def rows(path: Path) -> tuple[list[str], list[dict]]:
+    with open(path) as f:
+        r = csv.DictReader(f)
+        return r.fieldnames, list(r)
+
+
+def run(args, capsys) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_predict_video_and_photos_writes_every_output(media, tmp_path, capsys, monkeypatch):
+    import socket
+
+    def no_network(*a, **k):
+        raise AssertionError("wildfer predict tried to open a network connection")
+
+    monkeypatch.setattr(socket.socket, "connect", no_network)  # nothing may be downloaded
+    d = media["dir"]
+    code, out, err = run(["predict", media["clip"], d / "alpha.png", d / "bw.jpg", "--out", tmp_path,
+                          "--model", media["model"], "--detect-every", "2", "--smooth", "0.3", "--abaw",
+                          "--annotate", "--quiet"], capsys)
+    assert code == 0, err
+    header, data = rows(tmp_path / "predictions.csv")
+    assert header == FIXED_COLUMNS + [f"p_{c}" for c in FERPLUS.names]
+    video = [r for r in data if r["source"] == "two"]
+    assert sorted({int(r["frame"]) for r in video}) == list(range(6))  # frames 6-8 have no face
+    assert len(video) == 12
+    # Two people with stable ids: face 0 stays on the left, face 1 on the right.
+    for r in video:
+        assert (float(r["x0"]) < 160) == (r["face_id"] == "0")
+    for r in data:
+        p = np.array([float(r[f"p_{c}"]) for c in FERPLUS.names])
+        assert abs(p.sum() - 1) < 1e-3 and r["label"] == FERPLUS.names[p.argmax()]
+    photos = [r for r in data if r["source"] in ("alpha", "bw")]
+    assert {r["source"] for r in photos} == {"alpha", "bw"}
+    assert all(r["frame"] == "0" and r["time_s"] == "0.000" for r in photos)
+
+    s = json.loads((tmp_path / "summaries" / "two.mp4.json").read_text())
+    assert (s["frames_decoded"], s["frames_with_face"], s["frames_without_face"]) == (9, 6, 3)
+    assert [p["frames"] for p in s["people"]] == [6, 6]
+    assert abs(sum(s["people"][0]["share"].values()) - 1) < 1e-3
+    assert (tmp_path / "plots" / "two.png").read_bytes()[:4] == b"\x89PNG"
+
+    abaw = (tmp_path / "abaw" / "two.txt").read_text().splitlines()
+    assert abaw[0] == ",".join(ABAW8.names) and len(abaw) == 1 + 9
+    assert abaw[7:] == [abaw[6]] * 3  # no-face frames take the nearest labelled frame's label
+    single = (tmp_path / "abaw_predictions.txt").read_text().splitlines()
+    assert single[0] == "image_location," + ",".join(ABAW8.names)
+    assert single[1].startswith("two/00001.jpg,") and len(single) == 1 + 9  # the 2nd person: < 1 s, no file
+
+    with av.open(str(tmp_path / "annotated" / "two.mp4")) as c:
+        assert sum(1 for _ in c.decode(video=0)) == 9
+    assert "two.mp4" in out and "alpha.png" in out and "3 of 9 processed frames without a face" in out
+
+
+def test_no_face_anywhere_is_an_empty_result_not_an_error(media, tmp_path, capsys):
+    code, out, err = run(["predict", media["dir"] / "empty.jpg", "--out", tmp_path, "--model", media["model"],
+                          "--quiet"], capsys)
+    assert code == 0, err
+    header, data = rows(tmp_path / "predictions.csv")
+    assert header[:10] == FIXED_COLUMNS and data == []
+    assert "no face found" in out
+
+
+def test_bad_input_is_one_line_and_exit_2(media, tmp_path, capsys):
+    (tmp_path / "zero.mp4").write_bytes(b"")
+    (tmp_path / "text.mp4").write_text("not a video\n" * 50)
+    (tmp_path / "text.jpg").write_text("not a photo\n")
+    cases = [(tmp_path / "missing.mov", "no such file"), (tmp_path / "zero.mp4", "empty file"),
+             (tmp_path / "text.mp4", "not a readable video"), (tmp_path / "text.jpg", "not a readable image")]
+    for path, msg in cases:
+        code, out, err = run(["predict", path, "--out", tmp_path / "o", "--model", media["model"], "--quiet"], capsys)
+        assert code == 2 and msg in err and path.name in err and "Traceback" not in err, err
+        assert len(err.strip().splitlines()) == 1
+    code, _, err = run(["predict", media["clip"], "--out", tmp_path / "o", "--model", tmp_path / "no.safetensors"], capsys)
+    assert code == 2 and "no.safetensors" in err
+
+
+def test_truncated_video_keeps_what_decodes(media, tmp_path, capsys):
+    from pipeline_fixtures import write_clip
+
+    frames = [paste(np.full((240, 320, 3), 90, np.uint8), portrait(0.3), 20, 20) for _ in range(20)]
+    full = write_clip(tmp_path / "full.ts", frames)  # MPEG-TS: readable up to where it breaks off
+    cut = tmp_path / "cut.ts"
+    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+    code, out, err = run(["predict", cut, "--out", tmp_path / "o", "--model", media["model"], "--quiet"], capsys)
+    assert code == 0, err
+    s = json.loads((tmp_path / "o" / "summaries" / "cut.ts.json").read_text())
+    assert 0 < s["frames_decoded"] < 20 and s["frames_processed"] == s["frames_decoded"]
+    _, data = rows(tmp_path / "o" / "predictions.csv")
+    assert len(data) == s["frames_with_face"] > 0
+
+
+def test_preprocess_writes_aligned_112px_frames_with_gaps(media, tmp_path, capsys):
+    code, out, err = run(["preprocess", media["clip"], tmp_path, "--quiet"], capsys)
+    assert code == 0, err
+    folder = tmp_path / "cropped_aligned" / "two"
+    names = sorted(p.name for p in folder.iterdir())
+    assert names == [f"{i:05d}.jpg" for i in range(1, 7)]  # frames 7-9 have no face: no file
+    with Image.open(folder / "00001.jpg") as im:
+        assert im.size == (112, 112) and im.mode == "RGB"
+    assert "two.mp4: 9 frames" in out
+
+
+def test_pipeline_never_imports_training_code():
+    import subprocess
+    import sys
+
+    code = "import sys, wildfer.pipeline.run, wildfer.pipeline.preprocess; print(any(m.startswith('wildfer.train') for m in sys.modules))"
+    assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
+
+
+def test_demo_runs_on_the_shipped_sample_photo(media, tmp_path, capsys):
+    code, out, err = run(["predict", "--demo", "--out", tmp_path, "--model", media["model"], "--quiet",
+                          "--detect-every", "10", "--no-plots"], capsys)
+    assert code == 0, err
+    s = json.loads((tmp_path / "summaries" / "demo.mp4.json").read_text())
+    assert len(s["people"]) == 2 and s["frames_without_face"] == 25
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("name,decoded", [("no_face.mp4", 95), ("face_noface.mov", 169), ("noface_face.mov", 169)])
+def test_odd_real_clips(media, tmp_path, capsys, name, decoded):
+    clip = SHARED_VIDEOS / name
+    if not clip.is_file():
+        pytest.skip(f"{clip} is absent (../shared/data is not on this machine)")
+    code, out, err = run(["predict", clip, "--out", tmp_path, "--model", media["model"], "--quiet", "--stride", "12",
+                          "--detect-every", "1", "--abaw"], capsys)
+    assert code == 0, err
+    s = json.loads((tmp_path / "summaries" / f"{name}.json").read_text())
+    assert s["frames_decoded"] == decoded and s["frames_processed"] == -(-decoded // 12)
+    faced = sorted({p["first_frame"] for p in s["people"]})
+    if name == "no_face.mp4":
+        assert s["people"] == [] and "no face found" in out and not (tmp_path / "abaw").exists()
+    else:
+        assert s["people"] and 0 < s["frames_without_face"] < s["frames_processed"]
+        main_person = s["people"][0]
+        if name == "face_noface.mov":
+            assert main_person["first_frame"] == 0 and main_person["last_frame"] < decoded - 12
+        else:
+            assert faced[0] > 0 and main_person["last_frame"] >= 12 * ((decoded - 1) // 12) - 12  # to the end
+        lines = (tmp_path / "abaw" / f"{Path(name).stem}.txt").read_text().splitlines()
+        assert len(lines) == 1 + decoded
