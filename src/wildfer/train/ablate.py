@@ -1,0 +1,277 @@
+"""``wildfer ablate SPEC.yaml``: train a list of recipes and/or a grid of overrides, compare them.
+
+Spec (YAML; recipe paths are relative to the spec's folder)::
+
+    name: fer2013_compare
+    out_dir: runs/ablate_fer2013        # one run folder per cell: <out_dir>/<cell>/
+    base: default_fer.yaml              # recipe of cells that name none (optional)
+    overrides: [epochs=3]               # applied to every cell
+    cells:                              # optional list of named cells
+      - {name: vgg16, recipe: seed004_vgg16.yaml, overrides: [model.input_size=48]}
+    grid:                               # optional: every combination, crossed with `cells`
+      batch_size: [128, 256]
+      optim.lr: [1.0e-3, 1.0e-4]
+    multires_test: [8, 16, 24, 48]      # also score validation faces down-sampled to these sides
+
+Each cell is a normal training run (``fit``) that finishes with ``result.json``; cells with a
+``result.json`` are skipped, and an interrupted cell resumes from its last checkpoint, so running
+the same command again completes an interrupted grid. Outputs in ``out_dir``: ``results.md`` and
+``results.csv`` (accuracy, macro-F1, ABAW2 score, per-class F1, parameters, training time, plus
+accuracy per test resolution) and ``confusion/<cell>.png``. ``--dry-run`` trains one batch per cell
+under ``<out_dir>/dry_run/`` and never marks real cells finished.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+import json
+import re
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from ..config import from_dict, load_config
+from ..errors import ConfigError
+
+
+@dataclass(frozen=True)
+class CellSpec:
+    name: str
+    recipe: str | None = None  # default: the spec's base
+    overrides: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class AblateSpec:
+    name: str = "ablation"
+    out_dir: str = "runs/ablation"
+    base: str | None = None
+    overrides: tuple[str, ...] = ()
+    cells: tuple[CellSpec, ...] = ()
+    grid: dict = field(default_factory=dict)  # override key -> list of values
+    multires_test: tuple[int, ...] = ()  # test-time face sides (px)
+
+
+@dataclass
+class Cell:
+    name: str
+    recipe: Path | None
+    overrides: list[str]
+
+
+def load_spec(path: str | Path) -> AblateSpec:
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: ablation spec not found")
+    try:
+        data = yaml.safe_load(p.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{p}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{p}: expected a mapping at the top level")
+    try:
+        spec = from_dict(AblateSpec, data)
+    except ConfigError as e:
+        raise ConfigError(f"{p}: {e}") from None
+    for k, v in spec.grid.items():
+        if not isinstance(v, list) or not v:
+            raise ConfigError(f"{p}: grid.{k} must be a non-empty list of values")
+    if not spec.cells and not spec.grid and spec.base is None:
+        raise ConfigError(f"{p}: nothing to run (give cells, grid or base)")
+    return spec
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", text).strip("-")
+
+
+def expand(spec: AblateSpec, spec_dir: Path) -> list[Cell]:
+    """Cells x grid combinations, with their recipe path and the overrides in application order."""
+    def recipe(name: str | None) -> Path | None:
+        if name is None:
+            return None
+        p = spec_dir / name
+        if not p.is_file():
+            raise ConfigError(f"{spec_dir}: recipe {name} not found (paths are relative to the spec's folder)")
+        return p
+
+    base_cells = list(spec.cells) or [CellSpec(name="", recipe=None)]
+    keys = list(spec.grid)
+    combos = list(itertools.product(*(spec.grid[k] for k in keys))) if keys else [()]
+    cells, seen = [], set()
+    for c in base_cells:
+        for combo in combos:
+            grid_ov = [f"{k}={json.dumps(v)}" for k, v in zip(keys, combo)]
+            label = "_".join([c.name] * bool(c.name) + [f"{k.split('.')[-1]}={v}" for k, v in zip(keys, combo)])
+            name = _slug(label) or "base"
+            if name in seen:
+                raise ConfigError(f"ablation: two cells are both named {name!r}")
+            seen.add(name)
+            cells.append(Cell(name, recipe(c.recipe or spec.base), [*spec.overrides, *c.overrides, *grid_ov]))
+    return cells
+
+
+class _Degraded:
+    """A dataset view whose images are down-sampled to ``side`` px and back up (seed 002's test)."""
+
+    def __init__(self, ds, side: int):
+        self.ds, self.side = ds, side
+        self.targets, self.label_set = ds.targets, ds.label_set
+        for a in ("soft", "groups", "frames", "videos"):
+            setattr(self, a, getattr(ds, a, None))
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def load(self, idx):
+        x = self.ds.load(idx)
+        h = x.shape[-1]
+        if self.side >= h:
+            return x
+        lead = x.shape[:-3]
+        y = x.reshape(-1, *x.shape[-3:]).float()
+        y = F.interpolate(y, size=(self.side, self.side), mode="bilinear", antialias=True, align_corners=False)
+        y = F.interpolate(y, size=(h, h), mode="bilinear", align_corners=False)
+        return y.round().clamp(0, 255).to(torch.uint8).reshape(*lead, *x.shape[-3:])
+
+    def subset(self, idx):
+        return _Degraded(self.ds.subset(idx), self.side)
+
+
+class _DataCache:
+    """``build_data`` once per distinct data setup: cells of a comparison usually share one."""
+
+    def __init__(self):
+        self.bundles: dict = {}
+
+    def get(self, cfg):
+        from ..data.builders import build_data
+
+        key = (cfg.data, cfg.model.input_size, cfg.model.in_chans, cfg.seed)
+        if key not in self.bundles:
+            self.bundles = {key: build_data(cfg)}  # keep one: memory stays that of a single dataset
+        return self.bundles[key]
+
+
+def evaluate_cell(run: Path, cfg, multires: tuple[int, ...], dry_run: bool, bundle=None) -> dict:
+    """Score ``run/best.safetensors`` on the run's validation set (first evaluation view)."""
+    from ..data.builders import build_data
+    from ..models.weights import load_model
+    from .loop import evaluate_views
+
+    bundle = bundle if bundle is not None else build_data(cfg)
+    if bundle.val is None or not bundle.val_views:
+        raise ConfigError(f"{run}: the cell has no validation set to compare on (set data.val_fraction)")
+    model, meta = load_model(run / "best.safetensors")
+    limit = cfg.batch_size if dry_run else None
+    views = bundle.val_views[:1]
+    m = evaluate_views(model, meta, bundle.val, views, limit=limit)[views[0].name]
+    log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines() if line.strip()]
+    res = {
+        "cell": run.name, "model": cfg.model.name, "view": views[0].name, "n": m["n"],
+        "accuracy": m["accuracy"], "macro_f1": m["macro_f1"], "abaw2_score": m["abaw2_score"],
+        "per_class_f1": {k: v["f1"] for k, v in m["per_class"].items()},
+        "params": int(sum(p.numel() for p in model.parameters())),
+        "trainable_params": _trainable(model, cfg),
+        "train_s": round(sum(r.get("train_s", 0.0) for r in log), 1), "epochs": len(log),
+        "confusion_matrix": m["confusion_matrix"], "class_names": m["class_names"],
+        "multires_accuracy": {},
+    }
+    for side in multires:
+        mm = evaluate_views(model, meta, _Degraded(bundle.val, side), views, limit=limit)[views[0].name]
+        res["multires_accuracy"][str(side)] = mm["accuracy"]
+    return res
+
+
+def _trainable(model, cfg) -> int:
+    if not cfg.optim.frozen_body:
+        return int(sum(p.numel() for p in model.parameters()))
+    head = getattr(model, "head", None)
+    return int(sum(p.numel() for p in head.parameters())) if head is not None else 0
+
+
+def run_ablation(spec_path: str | Path, dry_run: bool = False, quiet: bool = False) -> Path:
+    """Run every unfinished cell, then write the comparison; returns the output folder."""
+    from ..eval.report import confusion_png
+    from .loop import fit
+
+    spec_path = Path(spec_path)
+    spec = load_spec(spec_path)
+    cells = expand(spec, spec_path.parent)
+    out = Path(spec.out_dir) / ("dry_run" if dry_run else "")
+    # Resolve every cell's config first: a typo in cell 7 should not surface after six trainings.
+    cfgs = [load_config(c.recipe, [*c.overrides, f"out_dir={out}", f"name={c.name}"]) for c in cells]
+    out.mkdir(parents=True, exist_ok=True)
+    results, cache = [], _DataCache()
+    for cell, cfg in zip(cells, cfgs):
+        done = out / cell.name / "result.json"
+        if done.is_file() and not dry_run:
+            if not quiet:
+                print(f"[{cell.name}] finished earlier: {done}")
+            results.append(json.loads(done.read_text()))
+            continue
+        if not quiet:
+            print(f"[{cell.name}] training ({cell.recipe or 'defaults'} {' '.join(cell.overrides)})")
+        t0 = time.time()
+        bundle = cache.get(cfg)
+        run = fit(cfg, resume=not dry_run, dry_run=dry_run, quiet=quiet, bundle=bundle)
+        res = evaluate_cell(run, cfg, spec.multires_test, dry_run, bundle)
+        res["wall_s"] = round(time.time() - t0, 1)
+        res["overrides"] = cell.overrides
+        res["recipe"] = str(cell.recipe) if cell.recipe else None
+        done.write_text(json.dumps(res, indent=1))
+        results.append(res)
+    (out / "confusion").mkdir(exist_ok=True)
+    for r in results:
+        confusion_png(r["confusion_matrix"], r["class_names"], out / "confusion" / f"{r['cell']}.png",
+                      title=f"{r['cell']}: acc {r['accuracy']:.3f}, macro-F1 {r['macro_f1']:.3f}")
+    write_table(results, spec, out, spec_path)
+    return out
+
+
+def _rows(results: list[dict], sides: tuple[int, ...]) -> tuple[list[str], list[list]]:
+    classes = list(dict.fromkeys(c for r in results for c in r["class_names"]))
+    head = ["cell", "model", "n", "accuracy", "macro_f1", "abaw2_score", *[f"f1_{c}" for c in classes],
+            *[f"acc_{s}px" for s in sides], "params", "trainable_params", "epochs", "train_s"]
+    rows = []
+    for r in results:
+        rows.append([r["cell"], r["model"], r["n"], r["accuracy"], r["macro_f1"], r["abaw2_score"],
+                     *[r["per_class_f1"].get(c, "") for c in classes],
+                     *[r["multires_accuracy"].get(str(s), "") for s in sides],
+                     r["params"], r["trainable_params"], r["epochs"], r["train_s"]])
+    return head, rows
+
+
+def write_table(results: list[dict], spec: AblateSpec, out: Path, spec_path: Path) -> None:
+    """``results.csv`` (full precision) and ``results.md`` (3 decimals, confusion-matrix links)."""
+    head, rows = _rows(results, spec.multires_test)
+    with open(out / "results.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(head)
+        w.writerows(rows)
+
+    def fmt(v):
+        if isinstance(v, float) and v >= 10:  # seconds
+            return f"{v:.0f}"
+        if isinstance(v, float):
+            return f"{v:.3f}"
+        if isinstance(v, (int, np.integer)) and v >= 100_000:
+            return f"{v / 1e6:.2f}M"
+        return str(v)
+
+    lines = [f"# {spec.name}", "", f"Reproduce: `wildfer ablate {spec_path}`", "",
+             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
+    lines += ["", "Accuracy and macro-F1 on each cell's validation set (first evaluation view); "
+              "ABAW2 score = 0.33 accuracy + 0.67 macro-F1; train_s = summed epoch training time."]
+    if spec.multires_test:
+        lines.append("acc_Npx: accuracy with validation faces down-sampled to N px and scaled back up.")
+    lines += ["", "Confusion matrices: " + ", ".join(f"[{r['cell']}](confusion/{r['cell']}.png)" for r in results)]
+    (out / "results.md").write_text("\n".join(lines) + "\n")

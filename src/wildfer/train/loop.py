@@ -1,0 +1,233 @@
+"""The training loop: ``fit(cfg)`` trains any registered model on any dataset the builders know.
+
+Run folder ``<out_dir>/<name>/``::
+
+    config.yaml          resolved config
+    env.json             seed, versions, git commit, hardware
+    log.jsonl            one line per validation (epoch, iteration, metrics)
+    lr_find.json/.csv    LR range test, when ``optim.lr_find`` chose the learning rate
+    checkpoints/         every periodic checkpoint, when ``ckpt_keep`` is set (seed 001)
+    last.safetensors     latest weights (+ metadata); last.state.safetensors: optimiser/schedule state
+    best.safetensors     weights with the best validation score so far
+
+Reproducibility: the sample order of epoch ``e`` and the augmentation / dropout randomness of
+iteration ``i`` are derived from ``(seed, e, i)`` alone, so a run resumed from a checkpoint taken
+mid-epoch continues exactly as if it had never stopped.
+
+Single frames and clips of temporal models (``model.is_temporal``: inputs ``(B, T, C, H, W)``,
+logits ``(B, T, K)``) go through the same loop: :mod:`wildfer.train.batches` plans, loads and
+augments either kind, and the loss is taken over the flattened frames (target -1 ignored).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm.auto import tqdm
+
+from ..config import TrainConfig, save_config, to_dict
+from ..data.builders import DataBundle, build_data
+from ..errors import CheckpointError
+from ..eval.metrics import classification_metrics
+from ..eval.predict import predictions_in
+from ..eval.sequence import predict_any
+from ..models.preprocess import DEFAULT_MEAN, DEFAULT_STD
+from ..models.registry import create_model
+from ..models.weights import WeightsMeta, atomic_save, load_state, read_checkpoint, save_checkpoint
+from ..runinfo import run_environment
+from .batches import flat_targets, make_batches
+from .init import init_weights
+from .losses import class_weights, compute_loss
+from .optim import build_optimizer, build_scheduler
+
+
+def _meta(cfg: TrainConfig, bundle: DataBundle, metrics: dict) -> WeightsMeta:
+    c = cfg.model.in_chans
+    return WeightsMeta(
+        model=cfg.model.name, labels=bundle.label_set.key, label_names=list(bundle.label_set.names),
+        input_size=cfg.model.input_size, in_chans=c, mean=[DEFAULT_MEAN] * c, std=[DEFAULT_STD] * c,
+        model_kwargs=dict(cfg.model.kwargs, drop_rate=cfg.model.drop_rate) if cfg.model.drop_rate else dict(cfg.model.kwargs),
+        seq_len=cfg.model.seq_len, config=to_dict(cfg), metrics=metrics,
+        train_groups=sorted(set(bundle.train.groups.tolist())) if getattr(bundle.train, "groups", None) is not None else [],
+    )
+
+
+def evaluate_views(model, meta: WeightsMeta, ds, views, batch_size: int = 256, limit: int | None = None) -> dict:
+    """Metrics of ``model`` on ``ds`` under each evaluation view; ``score`` = mean accuracy."""
+    if limit is not None and limit < len(ds):
+        idx = np.arange(limit)
+        ds = ds.subset(idx)
+        views = [replace(v, targets=v.targets[idx]) for v in views]
+    probs = predict_any(model, meta, ds, batch_size)
+    out = {}
+    for v in views:
+        pred = predictions_in(probs, meta.label_set, v.label_set)
+        if (v.targets >= 0).any():
+            out[v.name] = classification_metrics(v.targets, pred, v.label_set.names)
+    out["score"] = float(np.mean([m["accuracy"] for m in out.values()])) if out else 0.0
+    return out
+
+
+def _iter_seed(seed: int, epoch: int, it: int) -> int:
+    return (seed * 1_000_003 + epoch * 10_007 + it) % (2**63 - 1)
+
+
+def prepare(cfg: TrainConfig, quiet: bool = False, bundle: DataBundle | None = None):
+    """Data, (capped) training set, seeded and initialised model, and the batch plan of ``cfg``.
+
+    Returns ``(cfg, bundle, train, model, batcher)``; ``cfg`` is resolved: a temporal model's clip
+    length is filled in from the model when ``model.seq_len`` is 1. ``bundle``: data already built
+    by ``build_data(cfg)`` (the ablation runner reuses it across cells).
+    """
+    bundle = bundle if bundle is not None else build_data(cfg)
+    train = bundle.train
+    if cfg.data.max_samples and cfg.data.max_samples < len(train):
+        keep = np.sort(np.random.default_rng(cfg.seed).choice(len(train), cfg.data.max_samples, replace=False))
+        train = train.subset(keep)
+    for r in bundle.reports:
+        if not quiet:
+            print(r.summary())
+    torch.manual_seed(cfg.seed)
+    model = create_model(cfg.model.name, num_classes=len(bundle.label_set), in_chans=cfg.model.in_chans,
+                         input_size=cfg.model.input_size, drop_rate=cfg.model.drop_rate, **cfg.model.kwargs)
+    if cfg.model.init:
+        msg = init_weights(model, cfg.model.init, bundle.label_set)
+        if not quiet:
+            print(msg)
+    model = model.to(memory_format=torch.channels_last)
+    if getattr(model, "is_temporal", False) and cfg.model.seq_len <= 1:
+        cfg = replace(cfg, model=replace(cfg.model, seq_len=int(model.seq_len)))
+    batcher = make_batches(train, cfg, model)
+    if not quiet and getattr(batcher, "report", None) is not None:
+        print(batcher.report.summary())
+    return cfg, bundle, train, model, batcher
+
+
+def fit(cfg: TrainConfig, resume: bool = False, dry_run: bool = False, quiet: bool = False,
+        bundle: DataBundle | None = None) -> Path:
+    """Train per ``cfg``; returns the run folder. ``dry_run``: one batch of training and of validation.
+    ``bundle``: pre-built ``build_data(cfg)`` (optional)."""
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    run = Path(cfg.out_dir) / cfg.name
+    run.mkdir(parents=True, exist_ok=True)
+    save_config(cfg, run / "config.yaml")
+    (run / "env.json").write_text(json.dumps(run_environment(cfg.seed), indent=2))
+
+    cfg, bundle, train, model, batcher = prepare(cfg, quiet, bundle)
+    weight = class_weights(train.targets, len(bundle.label_set), cfg.loss.class_weights)
+    if cfg.optim.lr_find:
+        from .lr_find import lr_for_run
+
+        cfg = lr_for_run(cfg, model, batcher, weight, run, resume, dry_run, quiet)
+    save_config(cfg, run / "config.yaml")  # resolved: clip length, found LR
+    opt = build_optimizer(model, cfg.optim)
+    iters = len(batcher.plan(0))
+    if cfg.max_iters:
+        iters = min(iters, cfg.max_iters)
+    sched = build_scheduler(opt, cfg.schedule, iters, cfg.epochs)
+    meta = _meta(cfg, bundle, {})
+
+    start_epoch, start_it, best = 0, 0, -1.0
+    state_path = run / "last.state.safetensors"
+    if resume and state_path.is_file():
+        tensors, _ = read_checkpoint(run / "last.safetensors")
+        load_state(model, tensors, str(run / "last.safetensors"))
+        start_epoch, start_it, best = _load_state(state_path, opt, sched)
+        if not quiet:
+            print(f"resumed {run} at epoch {start_epoch} iteration {start_it}")
+    elif resume and not quiet:
+        print(f"nothing to resume in {run}: starting fresh")
+
+    def checkpoint(epoch: int, it: int) -> None:
+        save_checkpoint(model, meta, run / "last.safetensors")
+        _save_state(state_path, opt, sched, epoch, it, best)
+        if cfg.ckpt_keep:  # seed 001 picked the best of all periodic checkpoints afterwards
+            save_checkpoint(model, meta, run / "checkpoints" / f"iter{epoch * iters + it:08d}.safetensors")
+
+    epochs = 1 if dry_run else cfg.epochs
+    for epoch in range(start_epoch, epochs):
+        model.train()
+        batches = batcher.plan(epoch)[: 1 if dry_run else iters]
+        first = start_it if epoch == start_epoch else 0
+        t0, seen, total_loss = time.time(), 0, 0.0
+        bar = tqdm(total=len(batches), initial=first, desc=f"epoch {epoch + 1}/{epochs}", disable=quiet, leave=False)
+        for it, (x, idx) in enumerate(batcher.load(batches[first:]), start=first):
+            g = torch.Generator().manual_seed(_iter_seed(cfg.seed, epoch, it))
+            torch.manual_seed(_iter_seed(cfg.seed, epoch, it))
+            x = batcher.prepare(x, cfg.augment, g, meta.mean, meta.std)
+            hard, soft = flat_targets(train, idx)  # (B,) or (B*T,) frames
+            logits = model(x).reshape(len(hard), -1)
+            loss = compute_loss(cfg.loss.name, logits, hard, soft, weight, cfg.loss.focal_alpha,
+                                cfg.loss.focal_gamma, cfg.loss.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            sched.step()
+            seen += len(hard)
+            total_loss += float(loss.detach()) * len(hard)
+            bar.update(1)
+            bar.set_postfix(loss=f"{total_loss / seen:.3f}", lr=f"{sched.get_last_lr()[0]:.2e}")
+            if cfg.ckpt_every and (it + 1) % cfg.ckpt_every == 0 and it + 1 < len(batches):
+                checkpoint(epoch, it + 1)
+        bar.close()
+        train_s = time.time() - t0
+        metrics = {}
+        if bundle.val is not None:
+            metrics = evaluate_views(model, meta, bundle.val, bundle.val_views, limit=cfg.batch_size if dry_run else None)
+        record = {"epoch": epoch + 1, "train_loss": total_loss / max(seen, 1), "train_s": round(train_s, 1),
+                  "img_per_s": round(seen / max(train_s, 1e-9), 1), "lr": sched.get_last_lr()[0],
+                  **{f"val_{k}_accuracy": v["accuracy"] for k, v in metrics.items() if isinstance(v, dict)},
+                  **{f"val_{k}_macro_f1": v["macro_f1"] for k, v in metrics.items() if isinstance(v, dict)},
+                  "val_score": metrics.get("score")}
+        with open(run / "log.jsonl", "a") as f:
+            f.write(json.dumps(record) + "\n")
+        if not quiet:
+            print(json.dumps(record))
+        meta.metrics = {k: v for k, v in metrics.items()}
+        if metrics.get("score", 0.0) > best or bundle.val is None:
+            best = metrics.get("score", 0.0)
+            save_checkpoint(model, meta, run / "best.safetensors")
+        checkpoint(epoch + 1, 0)
+    return run
+
+
+def _save_state(path: Path, opt, sched, epoch: int, it: int, best: float) -> None:
+    """Optimiser tensors go into safetensors; the rest of its state and the counters into metadata."""
+    sd = opt.state_dict()
+    tensors, plain = {}, {}
+    for pid, st in sd["state"].items():
+        for k, v in st.items():
+            if torch.is_tensor(v):
+                tensors[f"{pid}.{k}"] = v
+            else:
+                plain[f"{pid}.{k}"] = v
+    info = {"epoch": epoch, "iteration": it, "best": best, "param_groups": sd["param_groups"], "plain": plain,
+            # LambdaLR keeps plain functions out of its state (lr_lambdas is a list of None)
+            "scheduler": {k: v for k, v in sched.state_dict().items() if k != "lr_lambdas"}}
+    if not tensors:
+        tensors["_empty"] = torch.zeros(1)
+    atomic_save(tensors, path, {"wildfer_state": json.dumps(info)})
+
+
+def _load_state(path: Path, opt, sched) -> tuple[int, int, float]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            info = json.loads(f.metadata()["wildfer_state"])
+            tensors = {k: f.get_tensor(k) for k in f.keys() if k != "_empty"}
+    except Exception as e:  # noqa: BLE001 - any defect of this file means it cannot be resumed from
+        raise CheckpointError(f"{path}: cannot resume from this state file ({e})") from None
+    state: dict = {}
+    for key, v in list(tensors.items()) + list(info["plain"].items()):
+        pid, name = key.split(".", 1)
+        state.setdefault(int(pid), {})[name] = v
+    opt.load_state_dict({"state": state, "param_groups": info["param_groups"]})
+    sched.load_state_dict({**info["scheduler"], "lr_lambdas": [None] * len(opt.param_groups)})
+    return info["epoch"], info["iteration"], info["best"]

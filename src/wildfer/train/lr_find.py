@@ -1,0 +1,140 @@
+"""LR range test (seed 003: "the training process automatically finds the best learning rate").
+
+On a copy of the freshly initialised model, train ``optim.lr_find_iters`` batches while the
+learning rate grows geometrically from ``lr_find_range[0]`` to ``lr_find_range[1]``; record the
+loss, smooth it (exponential average, beta 0.98, bias-corrected) and stop once it exceeds four
+times its minimum. The suggested LR is the one at the smoothed minimum divided by 10 (the usual
+rule: the minimum is already at the edge of divergence). With ``optim.head_lr`` set, the head keeps
+its ratio to the body. Batches come from reserved epoch numbers (``1_000_000 + k``), so the test
+never reuses the training run's draws and is reproducible from the seed.
+
+Outputs ``lr_find.json`` (suggestion and curve), ``lr_find.csv`` and, from the CLI, ``lr_find.png``.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import math
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+
+from ..config import TrainConfig
+from ..models.preprocess import DEFAULT_MEAN, DEFAULT_STD
+from .batches import flat_targets
+from .losses import compute_loss
+from .optim import build_optimizer
+
+LR_FIND_EPOCH = 1_000_000  # first epoch number reserved for the range test's batches
+
+
+@dataclass
+class LRFindResult:
+    lrs: list[float]  # body LR of each iteration
+    losses: list[float]  # raw training loss
+    smoothed: list[float]
+    suggestion: float  # body LR to train with
+
+    def write(self, folder: Path) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "lr_find.json").write_text(json.dumps(asdict(self), indent=1))
+        with open(folder / "lr_find.csv", "w", newline="") as f:
+            w = csv.writer(f)
+            w.writerow(["lr", "loss", "smoothed_loss"])
+            w.writerows(zip(self.lrs, self.losses, self.smoothed))
+
+
+def lr_range_test(model, batcher, cfg: TrainConfig, weight: torch.Tensor | None, iters: int | None = None) -> LRFindResult:
+    """Run the test on a deep copy of ``model`` (which is left untouched)."""
+    net = copy.deepcopy(model).train()
+    lo, hi = cfg.optim.lr_find_range
+    n = max(2, iters or cfg.optim.lr_find_iters)
+    ratio = (cfg.optim.head_lr / cfg.optim.lr) if cfg.optim.head_lr else None
+    opt = build_optimizer(net, replace(cfg.optim, lr=1.0, head_lr=ratio))
+    base = [gr["lr"] for gr in opt.param_groups]
+    mean, std = [DEFAULT_MEAN] * cfg.model.in_chans, [DEFAULT_STD] * cfg.model.in_chans
+    lrs, losses, smoothed, avg, k = [], [], [], 0.0, 0
+    while len(lrs) < n:
+        plan = batcher.plan(LR_FIND_EPOCH + k)
+        for x, idx in batcher.load(plan[: n - len(lrs)]):
+            i = len(lrs)
+            lr = lo * (hi / lo) ** (i / (n - 1))
+            for gr, b in zip(opt.param_groups, base):
+                gr["lr"] = b * lr
+            g = torch.Generator().manual_seed(cfg.seed * 7919 + i)
+            x = batcher.prepare(x, cfg.augment, g, mean, std)
+            hard, soft = flat_targets(batcher.ds, idx)
+            loss = compute_loss(cfg.loss.name, net(x).reshape(len(hard), -1), hard, soft, weight,
+                                cfg.loss.focal_alpha, cfg.loss.focal_gamma, cfg.loss.label_smoothing)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            v = float(loss.detach())
+            avg = 0.98 * avg + 0.02 * v
+            sm = avg / (1 - 0.98 ** (i + 1))
+            lrs.append(lr)
+            losses.append(v)
+            smoothed.append(sm)
+            if not math.isfinite(sm) or (i > 5 and sm > 4 * min(smoothed)):
+                n = len(lrs)  # diverged: stop here
+                break
+        k += 1
+    finite = [(s, j) for j, s in enumerate(smoothed) if math.isfinite(s)]
+    best = min(finite)[1] if finite else 0
+    return LRFindResult(lrs, losses, smoothed, lrs[best] / 10)
+
+
+def with_lr(cfg: TrainConfig, lr: float) -> TrainConfig:
+    """``cfg`` with body LR ``lr`` (and the head LR scaled by the same factor)."""
+    head = cfg.optim.head_lr * lr / cfg.optim.lr if cfg.optim.head_lr else None
+    return replace(cfg, optim=replace(cfg.optim, lr=lr, head_lr=head))
+
+
+def lr_for_run(cfg: TrainConfig, model, batcher, weight, run: Path, resume: bool, dry_run: bool, quiet: bool) -> TrainConfig:
+    """``cfg`` with the LR found by the range test (reused from ``run/lr_find.json`` on resume)."""
+    saved = run / "lr_find.json"
+    if resume and saved.is_file():
+        lr = float(json.loads(saved.read_text())["suggestion"])
+    else:
+        res = lr_range_test(model, batcher, cfg, weight, iters=2 if dry_run else None)
+        res.write(run)
+        lr = res.suggestion
+    if not quiet:
+        print(f"LR range test: training with lr={lr:.3g} (curve: {run / 'lr_find.csv'})")
+    return with_lr(cfg, lr)
+
+
+def find_lr(cfg: TrainConfig, out: Path, iters: int | None = None, quiet: bool = False) -> LRFindResult:
+    """``wildfer lr-find``: the range test alone; writes lr_find.json/.csv/.png into ``out``."""
+    from .loop import prepare
+    from .losses import class_weights
+
+    if cfg.threads:
+        torch.set_num_threads(cfg.threads)
+    cfg, bundle, train, model, batcher = prepare(cfg, quiet)
+    weight = class_weights(train.targets, len(bundle.label_set), cfg.loss.class_weights)
+    res = lr_range_test(model, batcher, cfg, weight, iters)
+    res.write(out)
+    _plot(res, out / "lr_find.png")
+    return res
+
+
+def _plot(res: LRFindResult, path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.2))
+    ax.plot(res.lrs, res.smoothed)
+    ax.axvline(res.suggestion, color="k", ls="--", lw=1, label=f"suggested {res.suggestion:.2g}")
+    ax.set_xscale("log")
+    ax.set_xlabel("learning rate")
+    ax.set_ylabel("smoothed training loss")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
