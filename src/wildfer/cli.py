@@ -1,0 +1,190 @@
+"""The ``wildfer`` command: parse arguments, call one library function, print one line on error."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from .errors import WildferError
+from .pipeline.options import PREDICT_DEFAULTS
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="Facial expressions of people in in-the-wild photos and video.")
+
+
+@app.callback()
+def _root() -> None:
+    """Facial expressions of people in in-the-wild photos and video."""
+
+
+@app.command()
+def train(
+    config: Path = typer.Argument(..., help="Recipe YAML (see recipes/)."),
+    overrides: Optional[List[str]] = typer.Argument(None, help="key.sub=value overrides, e.g. optim.lr=1e-4"),
+    resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's last checkpoint."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="One batch of training and validation."),
+    out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Folder for run folders (default: config's out_dir)."),
+    name: Optional[str] = typer.Option(None, "--name", help="Run name (default: config's name)."),
+) -> None:
+    """Train a model from a recipe."""
+    from .config import load_config
+    from .train.loop import fit
+
+    ov = list(overrides or [])
+    if out_dir is not None:
+        ov.append(f"out_dir={out_dir}")
+    if name is not None:
+        ov.append(f"name={name}")
+    cfg = load_config(config, ov)
+    run = fit(cfg, resume=resume, dry_run=dry_run)
+    typer.echo(f"run folder: {run}")
+
+
+@app.command()
+def evaluate(
+    dataset: str = typer.Option("fer2013", "--dataset", help="fer2013 | affwild2 | folder"),
+    root: Path = typer.Option(..., "--root", help="fer2013: folder with fer2013.csv[.gz] (+ fer2013new.csv); "
+                              "affwild2: annotation folder; folder: root/<class>/*.jpg"),
+    split: str = typer.Option("PublicTest", "--split", help="FER2013 Usage value (Training, PublicTest, PrivateTest)."),
+    labels: str = typer.Option("fer2013", "--labels", help="fer2013 | ferplus (FER+ majority votes)"),
+    model: str = typer.Option("default", "--model", help="Checkpoint path or shipped name."),
+    frames: Optional[Path] = typer.Option(None, "--frames", help="affwild2: the cropped_aligned folder."),
+    force: bool = typer.Option(False, "--force", help="Score even if test videos were seen in training (flagged)."),
+    out: Path = typer.Option(..., "--out", help="Output folder: metrics.json, report.md, confusion.png."),
+) -> None:
+    """Score a model; writes metrics.json, report.md and confusion.png."""
+    from .eval.evaluate import evaluate as run
+
+    m = run(dataset, root, out, split=split, labels=labels, model=model, frames=frames, force=force)
+    typer.echo(f"n={m['n']} accuracy={m['accuracy']:.4f} macro_f1={m['macro_f1']:.4f} "
+               f"abaw2_score={m['abaw2_score']:.4f} -> {out}")
+
+
+@app.command()
+def split(
+    annotations: Path = typer.Argument(..., help="Aff-Wild2 annotation folder (<video>.txt files), or EXPR_Set-style "
+                                                 "parent (its training folder is split)."),
+    out_dir: Path = typer.Argument(..., help="Writes OUT_DIR/train/*.txt, OUT_DIR/val/*.txt and OUT_DIR/split.json."),
+    val_fraction: float = typer.Option(0.2, "--val-fraction", help="Share of labelled frames for validation."),
+    seed: int = typer.Option(0, "--seed", help="Random seed of the split."),
+    symlink: bool = typer.Option(False, "--symlink", help="Symlink the annotation files instead of copying them."),
+) -> None:
+    """Subject-independent train/validation split of an annotation folder, by video (_left/_right together)."""
+    from .data.splits import split_annotations
+
+    result = split_annotations(annotations, out_dir, val_fraction=val_fraction, seed=seed, symlink=symlink)
+    typer.echo(result.summary())
+    typer.echo(f"written: {out_dir / 'train'}, {out_dir / 'val'}, {out_dir / 'split.json'}")
+
+
+@app.command()
+def predict(
+    inputs: Optional[List[str]] = typer.Argument(None, help="Videos, photos, folders or globs."),
+    out: Path = typer.Option(..., "--out", help="Output folder (predictions.csv, summaries/, plots/, ...)."),
+    model: str = typer.Option("default", "--model", help="Shipped model name or a .safetensors checkpoint."),
+    detector: str = typer.Option("mtcnn", "--detector", help="Face detector by name."),
+    detect_every: int = typer.Option(PREDICT_DEFAULTS.detect_every, "--detect-every",
+                                     help="Run the detector on every k-th processed frame; optical flow tracks faces between."),
+    detect_size: int = typer.Option(PREDICT_DEFAULTS.detect_max_side, "--detect-size",
+                                    help="Video frames are downscaled to this longer side (pixels) for detection; 0 = full size."),
+    min_face: int = typer.Option(PREDICT_DEFAULTS.min_face, "--min-face", help="Smallest face side to find in videos, pixels."),
+    stride: int = typer.Option(1, "--stride", help="Process every n-th frame of a video."),
+    smooth: float = typer.Option(PREDICT_DEFAULTS.smooth_s, "--smooth", help="Smoothing window in seconds per person (0 = off; photos never)."),
+    batch_size: int = typer.Option(PREDICT_DEFAULTS.batch_size, "--batch-size", help="Faces per classifier batch."),
+    annotate: bool = typer.Option(False, "--annotate", help="Also write annotated/<video>.mp4 with boxes and labels."),
+    abaw: bool = typer.Option(False, "--abaw", help="Also write ABAW files: abaw/<video>.txt and abaw_predictions.txt."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Timeline plot PNG per video."),
+    threads: int = typer.Option(1, "--threads", help="CPU threads for torch."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    demo: bool = typer.Option(False, "--demo", help="Build a demo clip from matplotlib's sample photo in OUT and run on it."),
+) -> None:
+    """Expressions of every face in photos and videos -> OUT/predictions.csv and friends."""
+    from .errors import ConfigError
+    from .pipeline.run import PredictOptions, face_table
+    from .pipeline.run import predict as run_predict
+
+    paths = list(inputs or [])
+    if demo:
+        from .pipeline.demo import build_demo_clip
+
+        paths.append(str(build_demo_clip(Path(out) / "demo.mp4")))
+    if not paths:
+        raise ConfigError("give at least one video, photo, folder or glob (or --demo)")
+    opts = PredictOptions(model=model, detector=detector, detect_every=detect_every, detect_max_side=detect_size or None,
+                          min_face=min_face, stride=stride, smooth_s=smooth, batch_size=batch_size, annotate=annotate,
+                          abaw=abaw, plots=plots, progress=not quiet, threads=threads)
+    res = run_predict(paths, out, opts)
+    typer.echo(face_table(res))
+    typer.echo(f"{res.frames} frame(s) from {len(res.logs)} source(s); rows: {res.csv}")
+
+
+@app.command()
+def preprocess(
+    videos: Path = typer.Argument(..., help="Folder of videos (or one video)."),
+    out: Path = typer.Argument(..., help="Output folder; crops go to OUT/cropped_aligned/<video>/00001.jpg."),
+    detect_every: int = typer.Option(1, "--detect-every", help="Run the detector on every k-th frame; optical flow between."),
+    detect_size: int = typer.Option(640, "--detect-size", help="Longer side for detection, pixels; 0 = full size."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Aff-Wild2-style 112x112 aligned face crops from your own videos."""
+    from .pipeline.preprocess import preprocess_videos
+
+    for r in preprocess_videos(videos, out, detect_every=detect_every, max_side=detect_size or None, progress=not quiet):
+        folders = ", ".join(f"{k} ({v} crops)" for k, v in r.folders.items()) or "no face found"
+        note = f"; decoding stopped after {r.frames} frames ({r.error})" if r.error else ""
+        typer.echo(f"{r.video.name}: {r.frames} frames -> {folders}{note}")
+
+
+@app.command("lr-find")
+def lr_find(
+    config: Path = typer.Argument(..., help="Recipe YAML (see recipes/)."),
+    overrides: Optional[List[str]] = typer.Argument(None, help="key.sub=value overrides"),
+    out: Path = typer.Option(Path("lr_find"), "--out", help="Folder for lr_find.json/.csv/.png."),
+    iters: Optional[int] = typer.Option(None, "--iters", help="Iterations (default: optim.lr_find_iters)."),
+) -> None:
+    """LR range test: train briefly with a growing LR and suggest one (seed 003)."""
+    from .config import load_config
+    from .train.lr_find import find_lr
+
+    res = find_lr(load_config(config, list(overrides or [])), out, iters)
+    typer.echo(f"suggested lr: {res.suggestion:.3g} ({len(res.lrs)} iterations; curve: {out / 'lr_find.png'})")
+
+
+@app.command()
+def ablate(
+    spec: Path = typer.Argument(..., help="Ablation spec YAML: cells (recipes + overrides) and/or a grid."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="One batch per cell, under <out_dir>/dry_run/."),
+) -> None:
+    """Train every cell of a grid or recipe list (resuming unfinished ones) and write one comparison table."""
+    from .train.ablate import run_ablation
+
+    out = run_ablation(spec, dry_run=dry_run)
+    typer.echo(f"comparison: {out / 'results.md'}, {out / 'results.csv'}, {out / 'confusion'}/")
+
+
+def main(argv: list[str] | None = None) -> int:
+    try:
+        app(args=argv, standalone_mode=False)
+    except WildferError as e:
+        typer.echo(f"wildfer: error: {e}", err=True)
+        return 2
+    except (typer.Abort, KeyboardInterrupt):
+        typer.echo("wildfer: interrupted", err=True)
+        return 130
+    except typer.Exit as e:
+        return e.exit_code
+    except Exception as e:  # click usage errors
+        import click
+
+        if isinstance(e, click.ClickException):
+            e.show()
+            return e.exit_code
+        raise
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
