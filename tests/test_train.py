@@ -102,3 +102,16 @@ def test_same_seed_same_metrics(tmp_path):
     l2 = json.loads((r2 / "log.jsonl").read_text())
     assert l1["train_loss"] == pytest.approx(l2["train_loss"], rel=1e-6)
     assert l1["val_score"] == pytest.approx(l2["val_score"])
+
+
+def test_class_weights_follow_resampled_counts(tmp_path):
+    # with resampling to equal class counts, inverse-frequency weights must come out uniform
+    from wildfer.train.batches import FrameBatches
+    from wildfer.train.losses import class_weights
+
+    targets = np.array([0] * 30 + [1] * 5 + [2] * 5)
+    ds = type("DS", (), {"targets": targets})()
+    plan = FrameBatches(ds, 8, seed=0, resample=True, resample_target=10).plan(0)
+    seen = targets[np.concatenate(plan)]
+    assert np.bincount(seen).tolist() == [10, 10, 10]
+    np.testing.assert_allclose(class_weights(seen, 3, "inverse").numpy(), [1, 1, 1])

@@ -40,7 +40,7 @@ from ..models.preprocess import DEFAULT_MEAN, DEFAULT_STD
 from ..models.registry import create_model
 from ..models.weights import WeightsMeta, atomic_save, load_state, read_checkpoint, save_checkpoint
 from ..runinfo import run_environment
-from .batches import flat_targets, make_batches
+from .batches import FrameBatches, flat_targets, make_batches
 from .init import init_weights
 from .losses import class_weights, compute_loss
 from .optim import build_optimizer, build_scheduler
@@ -120,7 +120,11 @@ def fit(cfg: TrainConfig, resume: bool = False, dry_run: bool = False, quiet: bo
     (run / "env.json").write_text(json.dumps(run_environment(cfg.seed), indent=2))
 
     cfg, bundle, train, model, batcher = prepare(cfg, quiet, bundle)
-    weight = class_weights(train.targets, len(bundle.label_set), cfg.loss.class_weights)
+    # Weights follow the class counts the loss actually sees: after resampling, not before
+    # (weighting the raw counts on top of resampling would favour rare classes twice).
+    resampled = cfg.data.resample and isinstance(batcher, FrameBatches)
+    seen = train.targets[np.concatenate(batcher.plan(0))] if resampled else train.targets
+    weight = class_weights(seen, len(bundle.label_set), cfg.loss.class_weights)
     if cfg.optim.lr_find:
         from .lr_find import lr_for_run
 
