@@ -10,7 +10,8 @@ from ..errors import ConfigError
 from ..labels import FER2013, FERPLUS
 from ..models.weights import load_model
 from .metrics import classification_metrics
-from .predict import predict_dataset, predictions_in
+from .predict import predictions_in
+from .sequence import predict_any
 from .report import write_report
 
 
@@ -60,7 +61,7 @@ def evaluate(dataset: str, root: str | Path, out: str | Path, split: str = "Publ
         ds, targets, label_set, notes = load_eval_dataset(dataset, Path(root), frames, meta, force)
     else:
         raise ConfigError(f"--dataset must be fer2013, affwild2 or folder, not {dataset!r}")
-    probs = predict_dataset(net, meta.mean, meta.std, ds, batch_size)
+    probs = predict_any(net, meta, ds, batch_size)  # clips for temporal models, frames otherwise
     pred = predictions_in(probs, meta.label_set, label_set)
     metrics = classification_metrics(targets, pred, label_set.names)
     if leak is not None and leak.any():
