@@ -94,7 +94,7 @@ def read_fer2013(root: str | Path) -> Fer2013:
                 try:
                     label = int(rec[0])
                     px = np.array(rec[1].split(), dtype=np.int64)
-                except ValueError:
+                except (ValueError, OverflowError):  # OverflowError: a number beyond int64
                     report.drop("non-numeric field", f"line {line}")
                     continue
                 if px.size != SIDE * SIDE:
@@ -128,18 +128,23 @@ def read_ferplus_votes(root: str | Path, n_rows: int | None = None) -> np.ndarra
     if not path.is_file():
         raise DataError(f"{path}: FER+ votes file not found")
     votes = []
-    with open(path, encoding="utf-8-sig", newline="") as f:
-        reader = csv.reader(f)
-        header = next(reader, None)
-        if header is None or tuple(h.strip() for h in header[2:12]) != FERPLUS_COLUMNS:
-            raise DataError(f"{path}:1: expected FER+ header 'Usage,Image name,{','.join(FERPLUS_COLUMNS)}'")
-        for i, rec in enumerate(reader):
-            try:
-                votes.append([int(v) for v in rec[2:12]])
-                if len(votes[-1]) != 10:
-                    raise ValueError
-            except ValueError:
-                raise DataError(f"{path}:{i + 2}: expected 10 integer vote counts") from None
+    try:
+        with open(path, encoding="utf-8-sig", newline="") as f:
+            reader = csv.reader(f)
+            header = next(reader, None)
+            if header is None or tuple(h.strip() for h in header[2:12]) != FERPLUS_COLUMNS:
+                raise DataError(f"{path}:1: expected FER+ header 'Usage,Image name,{','.join(FERPLUS_COLUMNS)}'")
+            for i, rec in enumerate(reader):
+                try:
+                    row = [int(v) for v in rec[2:12]]
+                except ValueError:
+                    row = []
+                # Vote counts are small non-negative integers (10 annotators); anything else is a broken row.
+                if len(row) != 10 or not all(0 <= v < 2**31 for v in row):
+                    raise DataError(f"{path}:{i + 2}: expected 10 integer vote counts (>= 0)")
+                votes.append(row)
+    except (OSError, UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"{path}: cannot read ({e})") from None
     out = np.array(votes, dtype=np.int64).reshape(-1, 10)
     if n_rows is not None and len(out) != n_rows:
         raise DataError(

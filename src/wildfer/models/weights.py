@@ -19,7 +19,7 @@ from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 from torch import nn
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 from ..labels import LabelSet, get_label_set
 from .registry import create_model
 
@@ -58,6 +58,9 @@ def atomic_save(tensors: dict[str, torch.Tensor], path: str | Path, metadata: di
     os.close(fd)
     try:
         save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, tmp, metadata=metadata)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # mkstemp makes 0600; give the file the usual permissions
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
@@ -71,7 +74,10 @@ def save_checkpoint(model: nn.Module, meta: WeightsMeta, path: str | Path) -> No
 def resolve(path_or_name: str | Path) -> Path:
     """A shipped name (``default``) or a path to a ``.safetensors`` file."""
     if str(path_or_name) in SHIPPED:
-        return SHIPPED[str(path_or_name)]
+        p = SHIPPED[str(path_or_name)]
+        if not p.is_file():
+            raise CheckpointError(f"the shipped model {str(path_or_name)!r} is not installed (reinstall wildfer): {p} is missing")
+        return p
     p = Path(path_or_name)
     if not p.is_file():
         raise CheckpointError(f"{p}: no such model file (shipped names: {', '.join(SHIPPED)})")
@@ -93,7 +99,36 @@ def read_checkpoint(path_or_name: str | Path) -> tuple[dict[str, torch.Tensor], 
         meta = WeightsMeta(**json.loads(raw))
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{p}: bad wildfer metadata ({e})") from None
+    problem = _meta_problem(meta)
+    if problem:
+        raise CheckpointError(f"{p}: bad wildfer metadata ({problem})")
     return tensors, meta
+
+
+def _meta_problem(meta: WeightsMeta) -> str | None:
+    """What is wrong with the field types/ranges of ``meta`` (None if nothing); the JSON comes from
+    a file a user handed us, so nothing in it is trusted before it sizes a model or a resize."""
+    def is_int(v) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool)
+
+    if not isinstance(meta.model, str) or not isinstance(meta.labels, str):
+        return "model and labels must be strings"
+    if not isinstance(meta.label_names, list) or not all(isinstance(n, str) for n in meta.label_names):
+        return "label_names must be a list of strings"
+    if not is_int(meta.input_size) or not 8 <= meta.input_size <= 4096:
+        return f"input_size must be an integer side in pixels (8..4096), got {meta.input_size!r}"
+    if meta.in_chans not in (1, 3) or not is_int(meta.in_chans):
+        return f"in_chans must be 1 or 3, got {meta.in_chans!r}"
+    for name in ("mean", "std"):
+        v = getattr(meta, name)
+        if (not isinstance(v, list) or len(v) != meta.in_chans
+                or not all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)):
+            return f"{name} must list {meta.in_chans} number(s), one per channel, got {v!r}"
+    if not all(x > 0 for x in meta.std):
+        return f"std must be > 0, got {meta.std!r}"
+    if not isinstance(meta.model_kwargs, dict) or not is_int(meta.seq_len) or meta.seq_len < 1:
+        return "model_kwargs must be a mapping and seq_len an integer >= 1"
+    return None
 
 
 def load_model(path_or_name: str | Path = "default") -> tuple[nn.Module, WeightsMeta]:
@@ -105,9 +140,19 @@ def load_model(path_or_name: str | Path = "default") -> tuple[nn.Module, Weights
         raise CheckpointError(f"{resolve(path_or_name)}: {e}") from None
     if len(meta.label_names) != len(meta.label_set):
         raise CheckpointError(f"{resolve(path_or_name)}: metadata lists {len(meta.label_names)} labels for set {meta.labels!r}")
-    model = create_model(meta.model, num_classes=len(meta.label_names), in_chans=meta.in_chans,
-                         input_size=meta.input_size, **meta.model_kwargs)
-    load_state(model, tensors, str(resolve(path_or_name)))
+    p = resolve(path_or_name)
+    try:
+        model = create_model(meta.model, num_classes=len(meta.label_names), in_chans=meta.in_chans,
+                             input_size=meta.input_size, **meta.model_kwargs)
+    except ConfigError as e:
+        raise CheckpointError(f"{p}: metadata names a model wildfer cannot build ({e})") from None
+    try:
+        load_state(model, tensors, str(p))
+    except CheckpointError as e:
+        # Checked before any tensor is copied: metadata that claims another label set or colour
+        # mode than the tensors hold would otherwise mislabel every prediction.
+        raise CheckpointError(f"{e}; its metadata claims {meta.model} for {len(meta.label_names)} labels "
+                              f"({meta.labels}) and {meta.in_chans} channel(s), which these weights are not") from None
     return model.eval(), meta
 
 

@@ -35,12 +35,18 @@ class FaceRow:
 class CSVSink:
     """Streams rows into ``predictions.csv`` (flushed per batch, so a killed run keeps its rows)."""
 
-    def __init__(self, path: Path, class_names: list[str]):
+    def __init__(self, path: Path, class_names: list[str], append: bool = False):
+        """``append``: add to an existing file that already has this header (a resumed run)."""
         self.path = path
         self.class_names = class_names
-        self._f = open(path, "w", newline="")
+        self._f = open(path, "a" if append else "w", newline="")
         self._w = csv.writer(self._f)
-        self._w.writerow(FIXED_COLUMNS + [f"p_{c}" for c in class_names])
+        if not append:
+            self._w.writerow(self.header(class_names))
+
+    @staticmethod
+    def header(class_names: list[str]) -> list[str]:
+        return FIXED_COLUMNS + [f"p_{c}" for c in class_names]
 
     def write(self, source: str, rows: list[tuple[FaceRow, np.ndarray]]) -> None:
         for r, p in rows:

@@ -102,15 +102,17 @@ def _checked(p: Path) -> Source:
 
 
 def probe(src: Source) -> None:
-    """Check that ``src`` opens as what its extension says (headers only, no full decode);
+    """Check that ``src`` opens as what its extension says (photos: decoded; videos: headers only);
     raises :class:`MediaError` naming the file otherwise. Lets a run fail before any work."""
     if src.kind == "image":
         from PIL import Image, UnidentifiedImageError
 
+        # A full decode, not Image.verify(): verify() passes a JPEG cut off mid-scan, which would
+        # then fail only when its turn comes, after earlier sources were processed.
         try:
             with Image.open(src.path) as im:
-                im.verify()
-        except (OSError, UnidentifiedImageError, ValueError, SyntaxError) as e:
+                im.load()
+        except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
             raise MediaError(f"{src.path}: not a readable image ({e.__class__.__name__}: {e})") from None
         return
     info, frames = _open_video(src.path, 1)
