@@ -97,8 +97,11 @@ def predict(
     annotate: bool = typer.Option(False, "--annotate", help="Also write annotated/<video>.mp4 with boxes and labels."),
     abaw: bool = typer.Option(False, "--abaw", help="Also write ABAW files: abaw/<video>.txt and abaw_predictions.txt."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Timeline plot PNG per video."),
-    threads: int = typer.Option(1, "--threads", help="CPU threads for torch."),
+    threads: int = typer.Option(1, "--threads", help="CPU threads for torch (and onnxruntime)."),
+    backend: str = typer.Option(PREDICT_DEFAULTS.backend, "--backend",
+                                help="Classifier runtime: torch | onnx (onnxruntime; --model may then be a .onnx file)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    resume: bool = typer.Option(False, "--resume", help="Keep the sources an interrupted run into OUT finished; redo the rest."),
     demo: bool = typer.Option(False, "--demo", help="Build a demo clip from matplotlib's sample photo in OUT and run on it."),
 ) -> None:
     """Expressions of every face in photos and videos -> OUT/predictions.csv and friends."""
@@ -115,8 +118,11 @@ def predict(
         raise ConfigError("give at least one video, photo, folder or glob (or --demo)")
     opts = PredictOptions(model=model, detector=detector, detect_every=detect_every, detect_max_side=detect_size or None,
                           min_face=min_face, stride=stride, smooth_s=smooth, batch_size=batch_size, annotate=annotate,
-                          abaw=abaw, plots=plots, progress=not quiet, threads=threads)
+                          abaw=abaw, plots=plots, progress=not quiet, threads=threads,
+                          backend=backend, resume=resume)
     res = run_predict(paths, out, opts)
+    if res.resumed:
+        typer.echo(f"{len(res.resumed)} source(s) finished by an earlier run were kept, not redone")
     typer.echo(face_table(res))
     typer.echo(f"{res.frames} frame(s) from {len(res.logs)} source(s); rows: {res.csv}")
 
@@ -163,6 +169,21 @@ def ablate(
 
     out = run_ablation(spec, dry_run=dry_run)
     typer.echo(f"comparison: {out / 'results.md'}, {out / 'results.csv'}, {out / 'confusion'}/")
+
+
+@app.command()
+def export(
+    model: str = typer.Argument(..., help="Checkpoint path or shipped name (default)."),
+    out: Path = typer.Argument(..., help="Output .onnx file (metadata embedded; batch axis dynamic)."),
+    opset: int = typer.Option(17, "--opset", help="ONNX opset."),
+) -> None:
+    """Export a model to ONNX for onnxruntime (frame: (B,C,S,S); temporal: (B,T,C,S,S), T = seq_len)."""
+    try:
+        from .models.onnx_export import export_onnx
+    except ImportError as e:
+        raise WildferError(f"export needs onnx and onnxruntime: pip install 'wildfer[onnx]' ({e})") from None
+    path = export_onnx(model, out, opset)
+    typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
 
 
 def main(argv: list[str] | None = None) -> int:

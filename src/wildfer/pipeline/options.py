@@ -8,6 +8,7 @@ from dataclasses import dataclass
 @dataclass(frozen=True)
 class PredictOptions:
     model: str = "default"
+    backend: str = "torch"  # torch | onnx (onnxruntime; see pipeline.classify)
     detector: str = "mtcnn"
     # Video: detection on frames downscaled to this longer side, faces >= min_face px (of the
     # original frame), detector on every detect_every-th processed frame and optical flow between.
@@ -27,6 +28,7 @@ class PredictOptions:
     abaw: bool = False
     plots: bool = True
     progress: bool = True
+    resume: bool = False  # skip sources a previous run into the same folder finished (pipeline.resume)
     # torch threads. 1 by default: on this shared 2-core machine MTCNN ran 0.11 s/frame with 1
     # thread and 0.38 s/frame with 2 (OpenMP threads fight the other load); raise it on idle cores.
     threads: int | None = 1

@@ -21,6 +21,7 @@ from .classify import Classifier
 from .detect import Faces, create_detector
 from .options import PredictOptions
 from .render import annotate_video, plot_timeline
+from .resume import clear_done, mark_done, read_done, trim_predictions
 from .results import CSVSink, FaceRow, SourceLog, write_summary
 from .smooth import StreamSmoother
 from .sources import Source, expand_inputs, open_frames, probe
@@ -37,6 +38,7 @@ class PredictResult:
     videos: list[Path] = field(default_factory=list)
     abaw: list[Path] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, all sources
+    resumed: list[Path] = field(default_factory=list)  # sources finished by an earlier run (--resume)
     frames: int = 0  # frames processed, all sources
 
 
@@ -80,18 +82,32 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
         probe(s)
     if opts.threads:
         torch.set_num_threads(opts.threads)
-    clf = Classifier(opts.model)
+    clf = Classifier(opts.model, opts.backend)
     detectors = {
         "video": create_detector(opts.detector, max_side=opts.detect_max_side, min_face=opts.min_face),
         "image": create_detector(opts.detector, max_side=opts.photo_max_side, min_face=opts.photo_min_face),
     }
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    sink = CSVSink(out / "predictions.csv", clf.class_names)
+    names = _unique_names(sources)
+    done: dict[str, dict[str, list[Path]]] = {}
+    append = False
+    if opts.resume:
+        done = read_done(out, sources, names)
+        append = trim_predictions(out / "predictions.csv", CSVSink.header(clf.class_names), set(done))
+    else:
+        clear_done(out)
+    sink = CSVSink(out / "predictions.csv", clf.class_names, append=append)
     res = PredictResult(out, sink.path, [])
     timer = StageTimer()
     try:
-        for src, name in zip(sources, _unique_names(sources)):
+        for src, name in zip(sources, names):
+            if name in done:  # finished by the interrupted run: keep its outputs, do not redo it
+                res.resumed.append(src.path)
+                for key in ("summaries", "plots", "videos", "abaw"):
+                    getattr(res, key).extend(done[name].get(key, []))
+                continue
+            n_out = {key: len(getattr(res, key)) for key in ("summaries", "plots", "videos", "abaw")}
             log = _run_source(src, name, clf, detectors[src.kind], opts, sink, timer)
             res.logs.append(log)
             res.frames += log.frames_processed
@@ -104,6 +120,8 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
                     res.videos.append(annotate_video(log, out / "annotated" / f"{name}.mp4", opts.stride))
                 if opts.abaw:
                     res.abaw += write_abaw(log, out / "abaw", min_frames=max(1, int(log.info.fps)), name=name)
+            # Marker last: rows were flushed in _run_source, so a kill before this line redoes the source.
+            mark_done(out, name, src, {key: getattr(res, key)[n:] for key, n in n_out.items()})
             timer.add("write", t0)
     finally:
         sink.close()

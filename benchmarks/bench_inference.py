@@ -1,0 +1,71 @@
+"""Classifier-only inference speed: faces/s at batch 1 and 64, torch vs onnxruntime, on CPU.
+
+Times :class:`wildfer.pipeline.classify.Classifier` (normalisation + model + softmax) on random
+uint8 crops of the model's input size, after warm-up; prints a Markdown table. "torch NCHW" is the
+torch backend without its channels-last layout, to show what that buys.
+
+    python benchmarks/bench_inference.py --model default --threads 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import torch
+
+from wildfer.pipeline.classify import Classifier
+
+
+def faces_per_s(clf: Classifier, batch: int, seconds: float, rng: np.random.Generator) -> float:
+    s = clf.crop_size
+    x = rng.integers(0, 256, (batch, clf.in_chans, s, s), dtype=np.uint8)
+    for _ in range(3):
+        clf(x)
+    n, t0 = 0, time.perf_counter()
+    while time.perf_counter() - t0 < seconds:
+        clf(x)
+        n += batch
+    return n / (time.perf_counter() - t0)
+
+
+class NCHW(Classifier):
+    """The torch backend without channels-last, to show what that layout buys."""
+
+    def __init__(self, model: str):
+        super().__init__(model, "torch")
+        self.model = self.model.to(memory_format=torch.contiguous_format)
+        self.backend = "torch-nchw"  # skips the channels-last conversion in __call__
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--model", default="default", help="checkpoint path, shipped name or .onnx (onnx only)")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--batches", type=int, nargs="+", default=[1, 64])
+    ap.add_argument("--seconds", type=float, default=3.0, help="timed seconds per measurement")
+    ap.add_argument("--repeats", type=int, default=3, help="interleaved rounds per cell (median reported)")
+    args = ap.parse_args()
+    torch.set_num_threads(args.threads)
+    rng = np.random.default_rng(0)
+    clfs = {b: Classifier(args.model, backend=b, threads=args.threads) for b in ("torch", "onnx")}
+    clfs["nchw"] = NCHW(args.model)
+    m = clfs["torch"].meta
+    print(f"model {args.model}: {m.model}, {m.input_size} px, {m.in_chans} channel(s), {len(m.label_names)} classes; "
+          f"threads {args.threads}; torch {torch.__version__}")
+    print("| batch | torch NCHW faces/s | torch faces/s (channels-last) | onnx faces/s | onnx / torch |")
+    print("|---:|---:|---:|---:|---:|")
+    for b in args.batches:
+        # Backends take turns (``--repeats`` rounds, median kept) so a change in the machine's
+        # other load hits all of them alike.
+        runs = {k: [] for k in clfs}
+        for _ in range(args.repeats):
+            for k, c in clfs.items():
+                runs[k].append(faces_per_s(c, b, args.seconds, rng))
+        r = {k: float(np.median(v)) for k, v in runs.items()}
+        print(f"| {b} | {r['nchw']:,.0f} | {r['torch']:,.0f} | {r['onnx']:,.0f} | {r['onnx'] / r['torch']:.2f}x |")
+
+
+if __name__ == "__main__":
+    main()
