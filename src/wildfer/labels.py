@@ -74,15 +74,6 @@ class LabelSet:
             )
         return np.array([tgt.index(c) for c in self.canonical], dtype=np.int64)
 
-    def shared_columns(self, target: "LabelSet") -> np.ndarray:
-        """Indices into *this* set, in ``target`` order, for scoring a model in this set against
-        labels in ``target``: column ``j`` of the result is this set's index of target class ``j``.
-
-        Raises :class:`LabelMapError` if a target class is missing from this set (the model could
-        never predict it, so its scores would be meaningless).
-        """
-        return target.map_to(self)
-
 
 ABAW7 = LabelSet("abaw7", ("Neutral", "Anger", "Disgust", "Fear", "Happiness", "Sadness", "Surprise"))
 ABAW8 = LabelSet("abaw8", ABAW7.names + ("Other",))
