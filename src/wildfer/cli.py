@@ -28,10 +28,13 @@ def train(
     dry_run: bool = typer.Option(False, "--dry-run", help="One batch of training and validation."),
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Folder for run folders (default: config's out_dir)."),
     name: Optional[str] = typer.Option(None, "--name", help="Run name (default: config's name)."),
+    nproc_per_node: int = typer.Option(1, "--nproc-per-node", min=1,
+                                       help="Train in N processes on this machine (DDP, one per GPU); "
+                                            "several machines: start torchrun -m wildfer yourself (README)."),
 ) -> None:
     """Train a model from a recipe."""
     from .config import load_config
-    from .train.loop import fit
+    from .train import distributed
 
     ov = list(overrides or [])
     if out_dir is not None:
@@ -39,8 +42,16 @@ def train(
     if name is not None:
         ov.append(f"name={name}")
     cfg = load_config(config, ov)
+    if nproc_per_node > 1:
+        distributed.check_launch(cfg.batch_size, cfg.device, nproc_per_node)
+        flags = ["--resume"] * resume + ["--dry-run"] * dry_run
+        distributed.launch_local(nproc_per_node, ["train", str(config), *ov, *flags])
+        return
+    from .train.loop import fit
+
     run = fit(cfg, resume=resume, dry_run=dry_run)
-    typer.echo(f"run folder: {run}")
+    if distributed.is_main():
+        typer.echo(f"run folder: {run}")
 
 
 @app.command()

@@ -33,7 +33,7 @@ class ModelConfig:
 @dataclass(frozen=True)
 class DataConfig:
     dataset: str = "fer2013"  # fer2013 | affwild2 | folder | packed
-    root: str = "../shared/data/fer2013"  # fer2013: folder with the csv; folder: root/<class>/*.jpg
+    root: str = "../shared/data/fer2013"  # fer2013: folder with the csv; folder: root/<class>/*.jpg; packed: the pack
     labels: str = "fer2013"  # label source: fer2013 | ferplus | mixed (fer2013 hard + FER+ soft)
     mixed_weight: float = 0.5  # weight of the FER+ soft target in `mixed`
     train_split: str = "Training"
@@ -41,10 +41,12 @@ class DataConfig:
     annotations: str | None = None  # affwild2: annotation folder for training
     val_annotations: str | None = None  # affwild2: annotation folder for validation
     frames: str | None = None  # affwild2: cropped_aligned folder
+    val_root: str | None = None  # packed: a second pack for validation (no video may be in both)
     val_fraction: float = 0.0  # >0: carve a subject-independent validation split from training
     max_samples: int | None = None  # cap the training set (quick runs)
     resample: bool = False  # under/over-sample classes towards equal counts (seed 000)
     resample_target: int | None = None  # per-class target count when resampling (None: median)
+    workers: int = 0  # DataLoader processes that load training batches (0: in the training process)
 
 
 @dataclass(frozen=True)
@@ -100,6 +102,8 @@ class TrainConfig:
     ckpt_keep: bool = False  # keep every checkpoint as checkpoints/iterNNNNNNNN.safetensors (seed 001)
     max_iters: int | None = None  # per epoch cap (quick runs); None = whole epoch
     threads: int | None = None  # torch intra-op threads (None: torch default)
+    device: str = "auto"  # auto (cuda if available, else cpu) | cpu | cuda; under torchrun: cuda:LOCAL_RANK
+    sync_bn: bool = False  # several CUDA processes: batch-norm statistics over the global batch (SyncBatchNorm)
     out_dir: str = "runs"
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)

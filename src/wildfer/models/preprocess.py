@@ -13,6 +13,6 @@ def normalize(x: torch.Tensor, mean: list[float], std: list[float]) -> torch.Ten
     """uint8 or [0,1] float ``(..., C, H, W)`` -> normalised float32."""
     if x.dtype == torch.uint8:
         x = x.float().div_(255)
-    m = torch.tensor(mean, dtype=x.dtype).view(-1, 1, 1)
-    s = torch.tensor(std, dtype=x.dtype).view(-1, 1, 1)
+    m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(-1, 1, 1)
+    s = torch.tensor(std, dtype=x.dtype, device=x.device).view(-1, 1, 1)
     return (x - m) / s

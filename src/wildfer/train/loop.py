@@ -17,6 +17,10 @@ mid-epoch continues exactly as if it had never stopped.
 Single frames and clips of temporal models (``model.is_temporal``: inputs ``(B, T, C, H, W)``,
 logits ``(B, T, K)``) go through the same loop: :mod:`wildfer.train.batches` plans, loads and
 augments either kind, and the loss is taken over the flattened frames (target -1 ignored).
+
+``cfg.device`` picks the CPU or a GPU. Started by ``torchrun``, every process runs :func:`fit`
+on its rows of each global batch under DDP, and rank 0 alone writes the run folder
+(:mod:`wildfer.train.distributed`); the run trains what one process would.
 """
 
 from __future__ import annotations
@@ -42,7 +46,8 @@ from ..models.weights import WeightsMeta, atomic_save, load_state, read_checkpoi
 from ..runinfo import run_environment
 from .batches import FrameBatches, flat_targets, make_batches
 from .init import init_weights
-from .losses import class_weights, compute_loss
+from .distributed import Ranks, check_batch, joined, wrap_model
+from .losses import class_weights, loss_norm, loss_sum
 from .optim import build_optimizer, build_scheduler
 
 
@@ -57,13 +62,15 @@ def _meta(cfg: TrainConfig, bundle: DataBundle, metrics: dict) -> WeightsMeta:
     )
 
 
-def evaluate_views(model, meta: WeightsMeta, ds, views, batch_size: int = 256, limit: int | None = None) -> dict:
-    """Metrics of ``model`` on ``ds`` under each evaluation view; ``score`` = mean accuracy."""
+def evaluate_views(model, meta: WeightsMeta, ds, views, batch_size: int = 256, limit: int | None = None,
+                   device=None) -> dict:
+    """Metrics of ``model`` on ``ds`` under each evaluation view; ``score`` = mean accuracy.
+    ``device``: where ``model`` is (None: the CPU)."""
     if limit is not None and limit < len(ds):
         idx = np.arange(limit)
         ds = ds.subset(idx)
         views = [replace(v, targets=v.targets[idx]) for v in views]
-    probs = predict_any(model, meta, ds, batch_size)
+    probs = predict_any(model, meta, ds, batch_size, device)
     out = {}
     for v in views:
         pred = predictions_in(probs, meta.label_set, v.label_set)
@@ -111,27 +118,42 @@ def prepare(cfg: TrainConfig, quiet: bool = False, bundle: DataBundle | None = N
 def fit(cfg: TrainConfig, resume: bool = False, dry_run: bool = False, quiet: bool = False,
         bundle: DataBundle | None = None) -> Path:
     """Train per ``cfg``; returns the run folder. ``dry_run``: one batch of training and of validation.
-    ``bundle``: pre-built ``build_data(cfg)`` (optional)."""
+    ``bundle``: pre-built ``build_data(cfg)`` (optional). Started by ``torchrun``, every process
+    calls this and they train together (:mod:`wildfer.train.distributed`)."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
+    with joined(cfg.device) as ranks:
+        return _fit(cfg, ranks, resume, dry_run, quiet or not ranks.is_main, bundle)
+
+
+def _fit(cfg: TrainConfig, ranks: Ranks, resume: bool, dry_run: bool, quiet: bool, bundle: DataBundle | None) -> Path:
+    check_batch(cfg.batch_size, ranks.world)
+    dev = ranks.device
     run = Path(cfg.out_dir) / cfg.name
-    run.mkdir(parents=True, exist_ok=True)
-    save_config(cfg, run / "config.yaml")
-    (run / "env.json").write_text(json.dumps(run_environment(cfg.seed), indent=2))
+    if ranks.is_main:  # one writer per run folder, which several machines may share
+        run.mkdir(parents=True, exist_ok=True)
+        save_config(cfg, run / "config.yaml")
+        (run / "env.json").write_text(json.dumps(run_environment(cfg.seed), indent=2))
 
     cfg, bundle, train, model, batcher = prepare(cfg, quiet, bundle)
+    model = model.to(dev)
     # Weights follow the class counts the loss actually sees: after resampling, not before
     # (weighting the raw counts on top of resampling would favour rare classes twice).
     resampled = cfg.data.resample and isinstance(batcher, FrameBatches)
     seen = train.targets[np.concatenate(batcher.plan(0))] if resampled else train.targets
-    weight = class_weights(seen, len(bundle.label_set), cfg.loss.class_weights)
+    weight = class_weights(seen, len(bundle.label_set), cfg.loss.class_weights)  # CPU: for loss_norm
+    weight_dev = None if weight is None else weight.to(dev)
     if cfg.optim.lr_find:
         from .lr_find import lr_for_run
 
-        cfg = lr_for_run(cfg, model, batcher, weight, run, resume, dry_run, quiet)
-    save_config(cfg, run / "config.yaml")  # resolved: clip length, found LR
+        # Rank 0 runs the range test and writes its files; the others take its result, which
+        # non-deterministic GPU kernels could otherwise make differ from rank to rank.
+        cfg = ranks.broadcast(lr_for_run(cfg, model, batcher, weight_dev, run, resume, dry_run, quiet)
+                              if ranks.is_main else None)
+    if ranks.is_main:
+        save_config(cfg, run / "config.yaml")  # resolved: clip length, found LR
     opt = build_optimizer(model, cfg.optim)
-    iters = len(batcher.plan(0))
+    iters = len(ranks.batches(batcher.plan(0)))
     if cfg.max_iters:
         iters = min(iters, cfg.max_iters)
     sched = build_scheduler(opt, cfg.schedule, iters, cfg.epochs)
@@ -139,7 +161,8 @@ def fit(cfg: TrainConfig, resume: bool = False, dry_run: bool = False, quiet: bo
 
     start_epoch, start_it, best = 0, 0, -1.0
     state_path = run / "last.state.safetensors"
-    if resume and state_path.is_file():
+    found = resume and state_path.is_file()
+    if found:
         tensors, _ = read_checkpoint(run / "last.safetensors")
         load_state(model, tensors, str(run / "last.safetensors"))
         start_epoch, start_it, best = _load_state(state_path, opt, sched)
@@ -147,8 +170,14 @@ def fit(cfg: TrainConfig, resume: bool = False, dry_run: bool = False, quiet: bo
             print(f"resumed {run} at epoch {start_epoch} iteration {start_it}")
     elif resume and not quiet:
         print(f"nothing to resume in {run}: starting fresh")
+    # On several machines, a node that cannot see rank 0's run folder would start afresh.
+    ranks.check_same((found, start_epoch, start_it), f"where to resume {run} (out_dir must be on a file "
+                     "system every machine shares)")
+    trained = wrap_model(model, ranks, cfg.sync_bn)  # `model` stays the unwrapped one: checkpoints, validation
 
     def checkpoint(epoch: int, it: int) -> None:
+        if not ranks.is_main:
+            return
         save_checkpoint(model, meta, run / "last.safetensors")
         _save_state(state_path, opt, sched, epoch, it, best)
         if cfg.ckpt_keep:  # seed 001 picked the best of all periodic checkpoints afterwards
@@ -156,49 +185,82 @@ def fit(cfg: TrainConfig, resume: bool = False, dry_run: bool = False, quiet: bo
 
     epochs = 1 if dry_run else cfg.epochs
     for epoch in range(start_epoch, epochs):
-        model.train()
-        batches = batcher.plan(epoch)[: 1 if dry_run else iters]
+        trained.train()
+        batches = ranks.batches(batcher.plan(epoch))[: 1 if dry_run else iters]
         first = start_it if epoch == start_epoch else 0
-        t0, seen, total_loss = time.time(), 0, 0.0
+        mine = [b[ranks.rows(len(b))] for b in batches[first:]]
+        t0, seen, total_loss, shown = time.time(), 0, torch.zeros((), device=dev), 0.0
         bar = tqdm(total=len(batches), initial=first, desc=f"epoch {epoch + 1}/{epochs}", disable=quiet, leave=False)
-        for it, (x, idx) in enumerate(batcher.load(batches[first:]), start=first):
+        for it, (b, (x, idx)) in enumerate(zip(batches[first:], batcher.load(mine)), start=first):
             g = torch.Generator().manual_seed(_iter_seed(cfg.seed, epoch, it))
-            torch.manual_seed(_iter_seed(cfg.seed, epoch, it))
-            x = batcher.prepare(x, cfg.augment, g, meta.mean, meta.std)
-            hard, soft = flat_targets(train, idx)  # (B,) or (B*T,) frames
-            logits = model(x).reshape(len(hard), -1)
-            loss = compute_loss(cfg.loss.name, logits, hard, soft, weight, cfg.loss.focal_alpha,
-                                cfg.loss.focal_gamma, cfg.loss.label_smoothing)
+            # Rank 0 draws the dropout of one process; each other rank draws its own (one
+            # shared seed would give row j of every rank the same mask).
+            torch.manual_seed(_iter_seed(cfg.seed, epoch, it) + ranks.rank)
+            # uint8 to the device first: a quarter of the float bytes, and on a GPU the
+            # augmentation runs there instead of on the training process's CPU core.
+            x = batcher.prepare(x.to(dev, non_blocking=True), cfg.augment, g, meta.mean, meta.std,
+                                ranks.rows(len(b)), len(b))
+            hard, soft = flat_targets(train, idx)  # this rank's rows: (b,) or (b*T,) frames
+            # The mean is taken over the whole global batch (see wildfer.train.distributed); DDP
+            # divides the summed gradients by the world size, hence the factor.
+            norm = float(loss_norm(cfg.loss.name, *flat_targets(train, b), weight).clamp_min(1e-12))
+            logits = trained(x).reshape(len(hard), -1)
+            share = loss_sum(cfg.loss.name, logits, hard.to(dev), None if soft is None else soft.to(dev), weight_dev,
+                             cfg.loss.focal_alpha, cfg.loss.focal_gamma, cfg.loss.label_smoothing) / norm
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            (share * ranks.world).backward()
             opt.step()
             sched.step()
-            seen += len(hard)
-            total_loss += float(loss.detach()) * len(hard)
+            n = np.asarray(b).size  # frames in the global batch
+            seen += n
+            total_loss += share.detach() * n  # kept on the device: reading it every step would stall a GPU
             bar.update(1)
-            bar.set_postfix(loss=f"{total_loss / seen:.3f}", lr=f"{sched.get_last_lr()[0]:.2e}")
+            if not quiet and (time.time() - shown > 1.0 or it + 1 == len(batches)):
+                shown = time.time()
+                # several ranks: rank 0's share, scaled up (the epoch's log line has the exact sum)
+                bar.set_postfix(loss=f"{float(total_loss) * ranks.world / seen:.3f}",
+                                lr=f"{sched.get_last_lr()[0]:.2e}")
             if cfg.ckpt_every and (it + 1) % cfg.ckpt_every == 0 and it + 1 < len(batches):
                 checkpoint(epoch, it + 1)
         bar.close()
+        train_loss = ranks.all_sum(total_loss) / max(seen, 1)  # reading it waits for a GPU's queued steps
         train_s = time.time() - t0
-        metrics = {}
-        if bundle.val is not None:
-            metrics = evaluate_views(model, meta, bundle.val, bundle.val_views, limit=cfg.batch_size if dry_run else None)
-        record = {"epoch": epoch + 1, "train_loss": total_loss / max(seen, 1), "train_s": round(train_s, 1),
-                  "img_per_s": round(seen / max(train_s, 1e-9), 1), "lr": sched.get_last_lr()[0],
-                  **{f"val_{k}_accuracy": v["accuracy"] for k, v in metrics.items() if isinstance(v, dict)},
-                  **{f"val_{k}_macro_f1": v["macro_f1"] for k, v in metrics.items() if isinstance(v, dict)},
-                  "val_score": metrics.get("score")}
-        with open(run / "log.jsonl", "a") as f:
-            f.write(json.dumps(record) + "\n")
-        if not quiet:
-            print(json.dumps(record))
-        meta.metrics = {k: v for k, v in metrics.items()}
-        if metrics.get("score", 0.0) > best or bundle.val is None:
-            best = metrics.get("score", 0.0)
-            save_checkpoint(model, meta, run / "best.safetensors")
+        if ranks.is_main:
+            best = _end_epoch(cfg, run, model, meta, bundle, epoch, train_loss, seen, train_s,
+                              sched.get_last_lr()[0], best, dry_run, quiet)
         checkpoint(epoch + 1, 0)
+        ranks.barrier()  # the others wait while rank 0 validates and writes (validation is not sharded)
     return run
+
+
+def _end_epoch(cfg: TrainConfig, run: Path, model, meta: WeightsMeta, bundle: DataBundle, epoch: int,
+               train_loss: float, seen: int, train_s: float, lr: float, best: float, dry_run: bool,
+               quiet: bool) -> float:
+    """Rank 0 after an epoch: validate, append to log.jsonl, keep best.safetensors; returns the best score.
+
+    Validation runs on rank 0 alone and in full: its metrics, and so the choice of the best
+    checkpoint, are exactly those of one process, and no gather of a temporal model's clips,
+    which would have to be cut per video across ranks, is needed; the price is idle GPUs on the
+    other ranks for the validation's duration.
+    """
+    metrics = {}
+    if bundle.val is not None:
+        metrics = evaluate_views(model, meta, bundle.val, bundle.val_views, limit=cfg.batch_size if dry_run else None,
+                                 device=next(model.parameters()).device)
+    record = {"epoch": epoch + 1, "train_loss": train_loss, "train_s": round(train_s, 1),
+              "img_per_s": round(seen / max(train_s, 1e-9), 1), "lr": lr,
+              **{f"val_{k}_accuracy": v["accuracy"] for k, v in metrics.items() if isinstance(v, dict)},
+              **{f"val_{k}_macro_f1": v["macro_f1"] for k, v in metrics.items() if isinstance(v, dict)},
+              "val_score": metrics.get("score")}
+    with open(run / "log.jsonl", "a") as f:
+        f.write(json.dumps(record) + "\n")
+    if not quiet:
+        print(json.dumps(record))
+    meta.metrics = {k: v for k, v in metrics.items()}
+    if metrics.get("score", 0.0) > best or bundle.val is None:
+        best = metrics.get("score", 0.0)
+        save_checkpoint(model, meta, run / "best.safetensors")
+    return best
 
 
 def _save_state(path: Path, opt, sched, epoch: int, it: int, best: float) -> None:

@@ -29,40 +29,48 @@ def class_weights(targets: np.ndarray, num_classes: int, mode: str) -> torch.Ten
     return torch.tensor(w, dtype=torch.float32)
 
 
-def soft_cross_entropy(logits: torch.Tensor, q: torch.Tensor, weight: torch.Tensor | None = None) -> torch.Tensor:
-    """Cross-entropy against a target distribution ``q``; with ``weight``, each sample's loss is
-    scaled by the expected class weight ``sum_k q_k w_k`` and the mean is weighted accordingly."""
-    nll = -(q * F.log_softmax(logits, -1)).sum(-1)
-    if weight is None:
-        return nll.mean()
-    sw = q @ weight
-    return (nll * sw).sum() / sw.sum().clamp_min(1e-12)
-
-
-def focal_loss(logits: torch.Tensor, target: torch.Tensor, alpha: float, gamma: float, weight: torch.Tensor | None = None) -> torch.Tensor:
-    """Multi-class focal loss ``-alpha (1 - p_t)^gamma log p_t`` (seed 003: alpha 0.9, gamma 2);
-    targets of -1 are ignored."""
-    keep = target >= 0
-    logits, target = logits[keep], target[keep]
-    if target.numel() == 0:
-        return logits.sum() * 0.0
-    logp = F.log_softmax(logits, -1).gather(1, target[:, None]).squeeze(1)
-    loss = -alpha * (1 - logp.exp()).pow(gamma) * logp
-    if weight is not None:
-        w = weight[target]
-        return (loss * w).sum() / w.sum().clamp_min(1e-12)
-    return loss.mean()
-
-
 def compute_loss(name: str, logits: torch.Tensor, hard: torch.Tensor, soft: torch.Tensor | None,
                  weight: torch.Tensor | None, focal_alpha: float = 0.25, focal_gamma: float = 2.0,
                  label_smoothing: float = 0.0) -> torch.Tensor:
+    """The batch's mean loss: :func:`loss_sum` / :func:`loss_norm`."""
+    total = loss_sum(name, logits, hard, soft, weight, focal_alpha, focal_gamma, label_smoothing)
+    return total / loss_norm(name, hard, soft, weight).to(total.device).clamp_min(1e-12)
+
+
+def loss_sum(name: str, logits: torch.Tensor, hard: torch.Tensor, soft: torch.Tensor | None,
+             weight: torch.Tensor | None, focal_alpha: float = 0.25, focal_gamma: float = 2.0,
+             label_smoothing: float = 0.0) -> torch.Tensor:
+    """Summed (class-weighted) per-sample losses of the batch; targets of -1 add nothing.
+
+    ``ce``: cross-entropy against the hard target, or against the distribution ``soft`` (then each
+    sample counts with its expected class weight ``sum_k q_k w_k``); ``focal``: multi-class focal
+    loss ``-alpha (1 - p_t)^gamma log p_t`` on the hard target (seed 003: alpha 0.9, gamma 2).
+
+    Kept apart from :func:`loss_norm` so that a data-parallel rank can divide the sum over its
+    share of a batch by the normaliser of the whole batch, which makes the ranks' averaged
+    gradient the single-process gradient even when the shares differ in size or class mix.
+    """
+    # No data-dependent branch or boolean indexing below: on a GPU either would make the CPU wait
+    # for the batch's forward pass every iteration.
     if name == "focal":
-        return focal_loss(logits, hard, focal_alpha, focal_gamma, weight)
+        target = hard.clamp_min(0)  # -1 rows are zeroed by the mask
+        logp = F.log_softmax(logits, -1).gather(1, target[:, None]).squeeze(1)
+        loss = -focal_alpha * (1 - logp.exp()).pow(focal_gamma) * logp * (hard >= 0)
+        return (loss * weight[target]).sum() if weight is not None else loss.sum()
     if name != "ce":
         raise ConfigError(f"loss.name: unknown loss {name!r} (ce | focal)")
     if soft is not None:
-        return soft_cross_entropy(logits, soft, weight)
-    if (hard >= 0).sum() == 0:
-        return logits.sum() * 0.0
-    return F.cross_entropy(logits, hard, weight=weight, ignore_index=-1, label_smoothing=label_smoothing)
+        nll = -(soft * F.log_softmax(logits, -1)).sum(-1)
+        return (nll * (soft @ weight)).sum() if weight is not None else nll.sum()
+    return F.cross_entropy(logits, hard, weight=weight, ignore_index=-1, label_smoothing=label_smoothing,
+                           reduction="sum")
+
+
+def loss_norm(name: str, hard: torch.Tensor, soft: torch.Tensor | None, weight: torch.Tensor | None) -> torch.Tensor:
+    """What the summed loss of a batch is divided by to give its mean (float32 scalar): the number
+    of samples that count (soft targets: every row; hard: target >= 0), or with ``weight`` their
+    summed class weight (soft: expected weight ``sum_k q_k w_k``). Depends on the targets alone."""
+    if name == "ce" and soft is not None:
+        return (soft @ weight).sum().float() if weight is not None else torch.tensor(float(len(soft)))
+    keep = hard[hard >= 0]
+    return weight[keep].sum().float() if weight is not None else torch.tensor(float(len(keep)))

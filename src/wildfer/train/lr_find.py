@@ -56,6 +56,7 @@ def lr_range_test(model, batcher, cfg: TrainConfig, weight: torch.Tensor | None,
     opt = build_optimizer(net, replace(cfg.optim, lr=1.0, head_lr=ratio))
     base = [gr["lr"] for gr in opt.param_groups]
     mean, std = [DEFAULT_MEAN] * cfg.model.in_chans, [DEFAULT_STD] * cfg.model.in_chans
+    dev = next(net.parameters()).device  # batches follow the model (and ``weight`` is already there)
     lrs, losses, smoothed, avg, k = [], [], [], 0.0, 0
     while len(lrs) < n:
         plan = batcher.plan(LR_FIND_EPOCH + k)
@@ -65,8 +66,9 @@ def lr_range_test(model, batcher, cfg: TrainConfig, weight: torch.Tensor | None,
             for gr, b in zip(opt.param_groups, base):
                 gr["lr"] = b * lr
             g = torch.Generator().manual_seed(cfg.seed * 7919 + i)
-            x = batcher.prepare(x, cfg.augment, g, mean, std)
+            x = batcher.prepare(x, cfg.augment, g, mean, std).to(dev, non_blocking=True)
             hard, soft = flat_targets(batcher.ds, idx)
+            hard, soft = hard.to(dev), None if soft is None else soft.to(dev)
             loss = compute_loss(cfg.loss.name, net(x).reshape(len(hard), -1), hard, soft, weight,
                                 cfg.loss.focal_alpha, cfg.loss.focal_gamma, cfg.loss.label_smoothing)
             opt.zero_grad(set_to_none=True)
