@@ -75,6 +75,30 @@ def evaluate(
 
 
 @app.command()
+def pack(
+    out: Path = typer.Argument(..., help="Output folder for the pack (manifest.json, images-*.npy shards, per-sample arrays)."),
+    dataset: str = typer.Option("fer2013", "--dataset", help="fer2013 | affwild2 | folder"),
+    root: Path = typer.Option(..., "--root", help="fer2013: folder with fer2013.csv[.gz] (+ fer2013new.csv); "
+                              "affwild2: annotation folder; folder: root/<class>/*.jpg"),
+    split: str = typer.Option("Training", "--split", help="fer2013: Usage value (Training, PublicTest, PrivateTest)."),
+    labels: str = typer.Option("fer2013", "--labels", help="fer2013: fer2013 | ferplus | mixed (FER2013 hard + FER+ soft)"),
+    frames: Optional[Path] = typer.Option(None, "--frames", help="affwild2: the cropped_aligned folder."),
+    size: int = typer.Option(48, "--size", help="Square side in pixels: the model's input size (model.input_size)."),
+    chans: int = typer.Option(1, "--chans", help="1 = grey, 3 = RGB (model.in_chans)."),
+    shard_size: Optional[int] = typer.Option(None, "--shard-size", help="Images per shard (default: 1 GiB shards)."),
+    workers: int = typer.Option(0, "--workers", help="Processes that decode images while packing."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a pack already in OUT."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+) -> None:
+    """Decode a dataset once into memory-mapped uint8 shards at the model input size (data.dataset: packed)."""
+    from .data.packed import pack as run_pack
+
+    info = run_pack(dataset, root, out, split=split, labels=labels, frames=frames, size=size, in_chans=chans,
+                    shard_size=shard_size, workers=workers, overwrite=overwrite, progress=not quiet)
+    typer.echo(info.summary())
+
+
+@app.command()
 def split(
     annotations: Path = typer.Argument(..., help="Aff-Wild2 annotation folder (<video>.txt files), or EXPR_Set-style "
                                                  "parent (its training folder is split)."),

@@ -75,7 +75,9 @@ def build_data(cfg: TrainConfig) -> DataBundle:
         return _affwild2(cfg)
     if d.dataset == "folder":
         return _folder(cfg)
-    raise ConfigError(f"data.dataset: unknown dataset {d.dataset!r} (fer2013 | affwild2 | folder)")
+    if d.dataset == "packed":
+        return _packed(cfg)
+    raise ConfigError(f"data.dataset: unknown dataset {d.dataset!r} (fer2013 | affwild2 | folder | packed)")
 
 
 def fer_duplicates_report(full, d) -> ReadReport:
@@ -141,3 +143,36 @@ def _folder(cfg: TrainConfig) -> DataBundle:
     train, val = _group_split(ds, d.val_fraction, cfg.seed)
     views = [] if val is None else [EvalView(ds.label_set.key, ds.label_set, val.targets)]
     return DataBundle(train, val, ds.label_set, views, [rep])
+
+
+def _packed(cfg: TrainConfig) -> DataBundle:
+    """A pack (``wildfer pack``) in ``data.root``; validation from a second pack ``data.val_root``
+    (sharing no video with training) or a group split by ``data.val_fraction``. Unlabelled
+    samples (-1) are left out of training, as the FER+ recipe does for rows without a majority."""
+    from .packed import PackedDataset
+    from .splits import guard_leakage
+
+    d, m = cfg.data, cfg.model
+    ds = PackedDataset.open(d.root)
+    ds.check_input(m.input_size, m.in_chans, "data.root")
+    reports = [ds.report()]
+    if d.val_root is not None:
+        if d.val_fraction > 0:
+            raise ConfigError("set one of data.val_root (a validation pack) and data.val_fraction, not both")
+        train, val = ds, PackedDataset.open(d.val_root)
+        val.check_input(m.input_size, m.in_chans, "data.val_root")
+        if val.label_set != ds.label_set:
+            raise ConfigError(f"data.val_root={d.val_root}: labels are {val.label_set.key}, the training pack's "
+                              f"{ds.label_set.key}; pack both from the same kind of labels")
+        reports.append(val.report())
+        if ds.groups is not None and val.groups is not None:
+            guard_leakage(ds.groups, val.groups, force=False)
+    else:
+        if d.val_fraction > 0 and ds.groups is None:
+            raise ConfigError(f"data.root={d.root}: this pack has no groups (videos/subjects) to split by; pack the "
+                              "validation data separately and set data.val_root")
+        train, val = _group_split(ds, d.val_fraction, cfg.seed)
+    if (train.targets < 0).any():
+        train = train.subset(np.flatnonzero(train.targets >= 0))
+    views = [] if val is None else [EvalView(ds.label_set.key, ds.label_set, val.targets)]
+    return DataBundle(train, val, ds.label_set, views, reports)

@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import DataError
+from ..errors import DataError, WildferError
 from ..labels import LabelSet
 
 
@@ -120,16 +120,29 @@ class _BatchView(torch.utils.data.Dataset):
 
     def __getitem__(self, idx):
         idx = list(idx)
-        return self.ds.load(idx), torch.as_tensor(np.asarray(idx, dtype=np.int64))
+        try:
+            return self.ds.load(idx), torch.as_tensor(np.asarray(idx, dtype=np.int64))
+        except WildferError as e:
+            if torch.utils.data.get_worker_info() is None:
+                raise
+            return e, None  # handed back from the worker: DataLoader would re-raise it wrapped in a traceback
+
+
+def _reraise(loader):
+    for x, idx in loader:
+        if isinstance(x, WildferError):
+            raise x
+        yield x, idx
 
 
 def batch_loader(ds, batches: list[list[int]], num_workers: int = 0):
     """Iterate ``(uint8 images (B, C, H, W), indices (B,))`` over pre-drawn index batches.
 
-    In-memory datasets are sliced directly; file datasets decode in ``num_workers`` processes.
+    In-memory datasets are sliced directly; file datasets decode in ``num_workers`` processes
+    (batches in the given order; a worker's :class:`WildferError` is re-raised here as is).
     """
     if isinstance(ds, ArrayDataset) or num_workers == 0:
         view = _BatchView(ds)
         return (view[b] for b in batches)
-    return torch.utils.data.DataLoader(_BatchView(ds), sampler=batches, batch_size=None, num_workers=num_workers,
-                                       persistent_workers=False)
+    return _reraise(torch.utils.data.DataLoader(_BatchView(ds), sampler=batches, batch_size=None,
+                                                num_workers=num_workers, persistent_workers=False))
