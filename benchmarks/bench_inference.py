@@ -2,14 +2,17 @@
 
 Times :class:`wildfer.pipeline.classify.Classifier` (normalisation + model + softmax) on random
 uint8 crops of the model's input size, after warm-up; prints a Markdown table. "torch NCHW" is the
-torch backend without its channels-last layout, to show what that buys.
+torch backend without its channels-last layout, to show what that buys. With ``--int8-calib`` the
+model is also quantised to int8 (``wildfer export --int8``, calibrated on that FER2013 folder or
+face-crop folder) and timed with onnxruntime as a further column.
 
-    python benchmarks/bench_inference.py --model default --threads 2
+    python benchmarks/bench_inference.py --model default --threads 2 --int8-calib ../shared/data/fer2013
 """
 
 from __future__ import annotations
 
 import argparse
+import tempfile
 import time
 
 import numpy as np
@@ -46,16 +49,25 @@ def main() -> None:
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 64])
     ap.add_argument("--seconds", type=float, default=3.0, help="timed seconds per measurement")
     ap.add_argument("--repeats", type=int, default=3, help="interleaved rounds per cell (median reported)")
+    ap.add_argument("--int8-calib", default=None, help="also time an int8 copy calibrated on this folder")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
     clfs = {b: Classifier(args.model, backend=b, threads=args.threads) for b in ("torch", "onnx")}
     clfs["nchw"] = NCHW(args.model)
+    tmp = tempfile.TemporaryDirectory(prefix="wildfer-bench-")
+    if args.int8_calib:
+        from wildfer.models.quantize import quantize_int8
+
+        q = quantize_int8(args.model, f"{tmp.name}/int8.onnx", args.int8_calib)
+        clfs["int8"] = Classifier(q, backend="onnx", threads=args.threads)
     m = clfs["torch"].meta
     print(f"model {args.model}: {m.model}, {m.input_size} px, {m.in_chans} channel(s), {len(m.label_names)} classes; "
           f"threads {args.threads}; torch {torch.__version__}")
-    print("| batch | torch NCHW faces/s | torch faces/s (channels-last) | onnx faces/s | onnx / torch |")
-    print("|---:|---:|---:|---:|---:|")
+    int8 = "int8" in clfs
+    print("| batch | torch NCHW faces/s | torch faces/s (channels-last) | onnx faces/s | onnx / torch |"
+          + (" onnx int8 faces/s | int8 / torch |" if int8 else ""))
+    print("|---:|---:|---:|---:|---:|" + ("---:|---:|" if int8 else ""))
     for b in args.batches:
         # Backends take turns (``--repeats`` rounds, median kept) so a change in the machine's
         # other load hits all of them alike.
@@ -64,7 +76,8 @@ def main() -> None:
             for k, c in clfs.items():
                 runs[k].append(faces_per_s(c, b, args.seconds, rng))
         r = {k: float(np.median(v)) for k, v in runs.items()}
-        print(f"| {b} | {r['nchw']:,.0f} | {r['torch']:,.0f} | {r['onnx']:,.0f} | {r['onnx'] / r['torch']:.2f}x |")
+        extra = f" {r['int8']:,.0f} | {r['int8'] / r['torch']:.2f}x |" if int8 else ""
+        print(f"| {b} | {r['nchw']:,.0f} | {r['torch']:,.0f} | {r['onnx']:,.0f} | {r['onnx'] / r['torch']:.2f}x |" + extra)
 
 
 if __name__ == "__main__":

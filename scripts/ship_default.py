@@ -1,31 +1,77 @@
-"""Copy a trained checkpoint into the package as the shipped default model, in float16.
+"""Ship a trained checkpoint as the package's default model: a float16 copy and an int8 copy.
 
-Float16 halves the wheel size (ResNet-18: 45 MB -> 22 MB); the loader casts back to float32, and
-benchmarks/RESULTS.md records the accuracy of the shipped file itself, not of its float32 source.
+Writes, side by side in src/wildfer/weights/:
 
-    python scripts/ship_default.py runs/default_fer/best.safetensors
+- ``default.safetensors``: the checkpoint in float16. Float16 halves the wheel size (ResNet-18:
+  45 MB -> 22 MB); the loader casts back to float32.
+- ``default.int8.onnx`` (shipped name ``default-int8``): that float16 file statically quantised to
+  int8 with onnxruntime (:func:`wildfer.models.quantize.quantize_int8`), calibrated on the first
+  ``--calib-n`` faces of the FER2013 Training split under ``--calib``. Its metadata records the
+  calibration (``metrics.calibration``, ``metrics.calibration_images``, ``metrics.precision``) and
+  the float file it was made from (``config.quantised_from`` and its ``quantised_from_sha256``), so
+  a test can tell that the pair belongs together. ``predict`` runs it by default (``--backend auto``).
+
+Both files are built in a temporary folder and moved into place only once both exist, so a failed
+run leaves the previous pair. benchmarks/RESULTS.md records the accuracy of the shipped files
+themselves, not of their float32 source. SRC may be the shipped default itself, to rebuild its
+int8 copy (its metadata, ``shipped_from`` included, is kept).
+
+    python scripts/ship_default.py runs/default_fer/best.safetensors [--calib ../shared/data/fer2013]
 """
 
 from __future__ import annotations
 
-import sys
+import argparse
+import hashlib
+import json
+import os
+import tempfile
+from dataclasses import asdict
 from pathlib import Path
 
-import torch
-
+from wildfer.errors import WildferError
+from wildfer.models.quantize import quantize_int8
 from wildfer.models.weights import META_KEY, SHIPPED, atomic_save, read_checkpoint
 
+REPO = Path(__file__).resolve().parents[1]
+FER2013 = REPO / ".." / "shared" / "data" / "fer2013"
 
-def main(src: str, dst: Path = SHIPPED["default"]) -> None:
-    import json
-    from dataclasses import asdict
 
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def main(src: str, calib: Path = FER2013, calib_n: int = 512, dst: Path = SHIPPED["default"],
+         dst_int8: Path = SHIPPED["default-int8"]) -> None:
     tensors, meta = read_checkpoint(src)
     half = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
-    meta.config = {**meta.config, "shipped_from": str(src), "shipped_dtype": "float16"}
-    atomic_save(half, dst, {META_KEY: json.dumps(asdict(meta))})
-    print(f"{src} -> {dst} ({dst.stat().st_size / 1e6:.1f} MB)")
+    if Path(src).resolve() != dst.resolve():  # re-shipping the shipped file keeps where it came from
+        meta.config = {**meta.config, "shipped_from": str(src), "shipped_dtype": "float16"}
+    with tempfile.TemporaryDirectory(dir=dst.parent, prefix=".ship-") as d:
+        f16 = Path(d) / dst.name
+        atomic_save(half, f16, {META_KEY: json.dumps(asdict(meta))})
+        # Quantised from the float16 file that ships, not from SRC: the int8 copy is of the model
+        # users get from ``default``.
+        provenance = {"shipped_dtype": "int8", "quantised_from": dst.name, "quantised_from_sha256": sha256(f16)}
+        q = quantize_int8(f16, Path(d) / dst_int8.name, calib, calib_n, config=provenance)
+        os.replace(f16, dst)
+        os.replace(q, dst_int8)
+    for p in (dst, dst_int8):
+        print(f"{src} -> {p} ({p.stat().st_size / 1e6:.1f} MB)")
 
 
 if __name__ == "__main__":
-    main(sys.argv[1])
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("src", help="the checkpoint to ship (.safetensors)")
+    ap.add_argument("--calib", type=Path, default=FER2013,
+                    help="FER2013 folder (fer2013.csv[.gz]) whose Training faces calibrate the int8 copy")
+    ap.add_argument("--calib-n", type=int, default=512, help="number of calibration faces")
+    a = ap.parse_args()
+    try:
+        main(a.src, a.calib, a.calib_n)
+    except WildferError as e:  # bad checkpoint or calibration folder: one line naming the file
+        raise SystemExit(f"ship_default: error: {e}") from None

@@ -118,3 +118,46 @@ def test_predict_backend_onnx_matches_torch_on_a_photo(tmp_path, capsys):
     p_cols = [k for k in a if k.startswith("p_")]
     # predictions.csv keeps 4 decimals: backends within TOL round at most one step apart.
     assert max(abs(float(a[k]) - float(b[k])) for k in p_cols) <= 1e-4 + 1e-9
+
+
+def test_int8_export_is_quantised_close_to_float_and_scores_with_evaluate(tmp_path, capsys):
+    import json
+
+    import onnx
+
+    from fer_fixtures import write_fer
+
+    fer = write_fer(tmp_path / "fer", n_train=70, n_test=21)
+    ckpt = tiny_checkpoint(tmp_path / "tiny.safetensors")  # 48 px grey, FER+ classes, like the default
+    out = tmp_path / "tiny.int8.onnx"
+    assert main(["export", str(ckpt), str(out), "--int8", "--calib", str(fer), "--calib-n", "64"]) == 0, \
+        capsys.readouterr().err
+    ops = {n.op_type for n in onnx.load(str(out)).graph.node}
+    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
+    meta = read_onnx_meta(out)
+    assert meta.metrics["precision"] == "int8" and meta.metrics["calibration_images"] == 64
+    # Logits of the int8 graph follow the float model's on faces like the calibration ones.
+    q, _ = OnnxModel.load(out, threads=1)
+    f, _ = OnnxModel.load(ckpt, threads=1)
+    from wildfer.data.fer2013 import read_fer2013
+    from wildfer.models.preprocess import normalize
+
+    x = normalize(torch.from_numpy(read_fer2013(fer).split("PublicTest").images[:, None].copy()), meta.mean, meta.std)
+    lq, lf = q(x).numpy().ravel(), f(x).numpy().ravel()
+    assert np.corrcoef(lq, lf)[0, 1] > 0.95
+    assert main(["evaluate", "--dataset", "fer2013", "--root", str(fer), "--split", "PublicTest",
+                 "--model", str(out), "--out", str(tmp_path / "ev")]) == 0, capsys.readouterr().err
+    m = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert m["n"] == 21 and m["precision"] == "int8" and m["backend"] == "onnx"
+
+
+def test_int8_export_bad_calibration_is_one_line(tmp_path, capsys):
+    ckpt = tiny_checkpoint(tmp_path / "tiny.safetensors")
+    assert main(["export", str(ckpt), str(tmp_path / "q.onnx"), "--int8"]) == 2
+    assert "--calib" in capsys.readouterr().err
+    assert main(["export", str(ckpt), str(tmp_path / "q.onnx"), "--int8", "--calib", str(tmp_path / "nowhere")]) == 2
+    err = capsys.readouterr().err
+    assert "nowhere" in err and "Traceback" not in err
+    (tmp_path / "empty").mkdir()
+    assert main(["export", str(ckpt), str(tmp_path / "q.onnx"), "--int8", "--calib", str(tmp_path / "empty")]) == 2
+    assert "no calibration images" in capsys.readouterr().err

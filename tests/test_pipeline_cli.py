@@ -175,3 +175,34 @@ def test_odd_real_clips(media, tmp_path, capsys, name, decoded):
             assert faced[0] > 0 and main_person["last_frame"] >= 12 * ((decoded - 1) // 12) - 12  # to the end
         lines = (tmp_path / "abaw" / f"{Path(name).stem}.txt").read_text().splitlines()
         assert len(lines) == 1 + decoded
+
+
+def test_ctrl_c_exits_130_with_one_line(media, tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from pipeline_fixtures import write_clip
+
+    # 150 frames at --detect-every 1 take several seconds: long enough to be interrupted mid-video.
+    big = portrait(0.3)
+    clip = write_clip(tmp_path / "long.mp4", [paste(np.full((240, 320, 3), 90, np.uint8), big, 10 + i % 60, 20)
+                                              for i in range(150)])
+    out = tmp_path / "out"
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    proc = subprocess.Popen([sys.executable, "-c", "import sys; from wildfer.cli import main; sys.exit(main())",
+                             "predict", str(clip), "--out", str(out), "--model", str(media["model"]), "--quiet",
+                             "--no-plots", "--detect-every", "1", "--batch-size", "1"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    csv_path, t_end = out / "predictions.csv", time.time() + 120
+    # --batch-size 1 writes rows frame by frame: a row on disk means the video is being processed.
+    while time.time() < t_end and proc.poll() is None and not (csv_path.is_file() and len(csv_path.read_text().splitlines()) > 1):
+        time.sleep(0.02)
+    proc.send_signal(signal.SIGINT)
+    stdout, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130, stderr
+    assert stderr.strip().splitlines() == ["wildfer: interrupted"]
+    assert len(csv_path.read_text().splitlines()) < 1 + 150  # stopped part-way, not at the end
+    assert not (out / "summaries").exists()

@@ -61,15 +61,18 @@ def evaluate(
                               "affwild2: annotation folder; folder: root/<class>/*.jpg"),
     split: str = typer.Option("PublicTest", "--split", help="FER2013 Usage value (Training, PublicTest, PrivateTest)."),
     labels: str = typer.Option("fer2013", "--labels", help="fer2013 | ferplus (FER+ majority votes)"),
-    model: str = typer.Option("default", "--model", help="Checkpoint path or shipped name."),
+    model: str = typer.Option("default", "--model",
+                              help="Checkpoint path, shipped name (default; default-int8 runs on onnxruntime) or .onnx file (int8 too)."),
     frames: Optional[Path] = typer.Option(None, "--frames", help="affwild2: the cropped_aligned folder."),
     force: bool = typer.Option(False, "--force", help="Score even if test videos were seen in training (flagged)."),
+    backend: str = typer.Option("torch", "--backend",
+                                help="torch | onnx (onnxruntime; implied by a .onnx --model or default-int8)."),
     out: Path = typer.Option(..., "--out", help="Output folder: metrics.json, report.md, confusion.png."),
 ) -> None:
     """Score a model; writes metrics.json, report.md and confusion.png."""
     from .eval.evaluate import evaluate as run
 
-    m = run(dataset, root, out, split=split, labels=labels, model=model, frames=frames, force=force)
+    m = run(dataset, root, out, split=split, labels=labels, model=model, frames=frames, force=force, backend=backend)
     typer.echo(f"n={m['n']} accuracy={m['accuracy']:.4f} macro_f1={m['macro_f1']:.4f} "
                f"abaw2_score={m['abaw2_score']:.4f} -> {out}")
 
@@ -119,7 +122,8 @@ def split(
 def predict(
     inputs: Optional[List[str]] = typer.Argument(None, help="Videos, photos, folders or globs."),
     out: Path = typer.Option(..., "--out", help="Output folder (predictions.csv, summaries/, plots/, ...)."),
-    model: str = typer.Option("default", "--model", help="Shipped model name or a .safetensors checkpoint."),
+    model: str = typer.Option("default", "--model",
+                              help="Shipped name (default; default-int8), a .safetensors checkpoint or a .onnx file."),
     detector: str = typer.Option("mtcnn", "--detector", help="Face detector by name."),
     detect_every: int = typer.Option(PREDICT_DEFAULTS.detect_every, "--detect-every",
                                      help="Run the detector on every k-th processed frame; optical flow tracks faces between."),
@@ -134,14 +138,18 @@ def predict(
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Timeline plot PNG per video."),
     threads: int = typer.Option(1, "--threads", help="CPU threads for torch (and onnxruntime)."),
     backend: str = typer.Option(PREDICT_DEFAULTS.backend, "--backend",
-                                help="Classifier runtime: torch | onnx (onnxruntime; --model may then be a .onnx file)."),
+                                help="Classifier runtime: auto | torch | onnx. auto: the shipped default runs as its "
+                                     "int8 copy (default-int8) on onnxruntime if installed, else torch; other models "
+                                     "torch, .onnx files onnxruntime. onnx: onnxruntime (a checkpoint is exported first)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     resume: bool = typer.Option(False, "--resume", help="Keep the sources an interrupted run into OUT finished; redo the rest."),
+    workers: int = typer.Option(PREDICT_DEFAULTS.workers, "--workers",
+                                help="Worker processes, each on whole sources with --threads threads; same predictions.csv as 1."),
     demo: bool = typer.Option(False, "--demo", help="Build a demo clip from matplotlib's sample photo in OUT and run on it."),
 ) -> None:
     """Expressions of every face in photos and videos -> OUT/predictions.csv and friends."""
-    from .errors import ConfigError
-    from .pipeline.run import PredictOptions, face_table
+    from .errors import ConfigError, DataError
+    from .pipeline.run import PredictOptions, face_table, run_summary
     from .pipeline.run import predict as run_predict
 
     paths = list(inputs or [])
@@ -154,12 +162,16 @@ def predict(
     opts = PredictOptions(model=model, detector=detector, detect_every=detect_every, detect_max_side=detect_size or None,
                           min_face=min_face, stride=stride, smooth_s=smooth, batch_size=batch_size, annotate=annotate,
                           abaw=abaw, plots=plots, progress=not quiet, threads=threads,
-                          backend=backend, resume=resume)
+                          backend=backend, resume=resume, workers=workers)
     res = run_predict(paths, out, opts)
     if res.resumed:
         typer.echo(f"{len(res.resumed)} source(s) finished by an earlier run were kept, not redone")
     typer.echo(face_table(res))
-    typer.echo(f"{res.frames} frame(s) from {len(res.logs)} source(s); rows: {res.csv}")
+    typer.echo(run_summary(res))
+    if res.failed:  # the others' outputs are written; exit 2 so that scripts notice the gap
+        more = f" (and {len(res.failed) - 1} more, listed above)" if len(res.failed) > 1 else ""
+        raise DataError(f"{len(res.failed)} source(s) failed, the rest are done (--resume retries only these): "
+                        f"{res.failed[0][1]}{more}")
 
 
 @app.command()
@@ -211,25 +223,38 @@ def export(
     model: str = typer.Argument(..., help="Checkpoint path or shipped name (default)."),
     out: Path = typer.Argument(..., help="Output .onnx file (metadata embedded; batch axis dynamic)."),
     opset: int = typer.Option(17, "--opset", help="ONNX opset."),
+    int8: bool = typer.Option(False, "--int8", help="Static int8 quantisation (onnxruntime), calibrated on --calib faces."),
+    calib: Optional[Path] = typer.Option(None, "--calib", help="--int8: a FER2013 folder (Training split) or a folder of face crops."),
+    calib_n: int = typer.Option(512, "--calib-n", help="--int8: number of calibration faces."),
 ) -> None:
     """Export a model to ONNX for onnxruntime (frame: (B,C,S,S); temporal: (B,T,C,S,S), T = seq_len)."""
     try:
         from .models.onnx_export import export_onnx
     except ImportError as e:
         raise WildferError(f"export needs onnx and onnxruntime: pip install 'wildfer[onnx]' ({e})") from None
-    path = export_onnx(model, out, opset)
+    if int8:
+        from .models.quantize import quantize_int8
+
+        if calib is None:
+            raise WildferError("--int8 needs --calib: a FER2013 folder or a folder of face crops like the model's inputs")
+        path = quantize_int8(model, out, calib, calib_n)
+    else:
+        path = export_onnx(model, out, opset)
     typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+INTERRUPTED = 130  # exit code after Ctrl-C (128 + SIGINT), as shells report it
 
 
 def main(argv: list[str] | None = None) -> int:
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except WildferError as e:
         typer.echo(f"wildfer: error: {e}", err=True)
         return 2
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("wildfer: interrupted", err=True)
-        return 130
+        return INTERRUPTED
     except typer.Exit as e:
         return e.exit_code
     except Exception as e:  # click usage errors
@@ -239,7 +264,13 @@ def main(argv: list[str] | None = None) -> int:
             e.show()
             return e.exit_code
         raise
-    return 0
+    # With standalone_mode=False typer returns an Exit's code instead of raising it, and it turns
+    # Ctrl-C into Exit(130) itself (typer 0.29), so an interrupt arrives here as a return value;
+    # the commands themselves return None.
+    if code == INTERRUPTED:
+        typer.echo("wildfer: interrupted", err=True)
+        return INTERRUPTED
+    return code if isinstance(code, int) else 0
 
 
 if __name__ == "__main__":

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..labels import FER2013, FERPLUS
-from ..models.weights import load_model
+from ..models.weights import is_onnx, load_model
 from .metrics import classification_metrics
 from .predict import predictions_in
 from .sequence import predict_any
@@ -44,13 +44,23 @@ def _fer2013(root: Path, split: str, labels: str, meta):
 
 def evaluate(dataset: str, root: str | Path, out: str | Path, split: str = "PublicTest", labels: str = "fer2013",
              model: str = "default", frames: str | Path | None = None, force: bool = False,
-             batch_size: int = 256) -> dict:
+             batch_size: int = 256, backend: str = "torch") -> dict:
     """Score ``model`` on a dataset; writes ``out/metrics.json``, ``report.md`` and ``confusion.png``.
 
     ``metrics.json`` keys: accuracy, macro_f1, weighted_f1, abaw2_score, abaw3_score, per_class, n,
     confusion_matrix, class_names, plus dataset/model/label provenance.
     """
-    net, meta = load_model(model)
+    if backend == "onnx" or is_onnx(model):  # a .onnx file or a shipped name of one (default-int8)
+        from ..models.onnx_export import OnnxModel
+
+        try:
+            net, meta = OnnxModel.load(model)  # same call contract as the torch model
+        except ImportError as e:
+            raise ConfigError(f"{model}: the onnx backend needs onnxruntime: pip install 'wildfer[onnx]' ({e})") from None
+    elif backend == "torch":
+        net, meta = load_model(model)
+    else:
+        raise ConfigError(f"--backend must be torch or onnx, not {backend!r}")
     out = Path(out)
     leak = None
     if dataset == "fer2013":
@@ -71,7 +81,8 @@ def evaluate(dataset: str, root: str | Path, out: str | Path, split: str = "Publ
             if k in ("n", "accuracy", "macro_f1", "weighted_f1", "abaw2_score")
         }
     metrics.update(dataset=dataset, root=str(root), split=split, labels=label_set.key, model=str(model),
-                   model_labels=meta.labels)
+                   model_labels=meta.labels, backend="onnx" if is_onnx(model) else backend,
+                   precision=meta.metrics.get("precision", "float32"))
     missing = [c for c in label_set.canonical if c not in meta.label_set.canonical]
     if missing:
         notes.append(f"the model has no class for {missing}: those samples always count as errors")

@@ -2,7 +2,9 @@
 
 An exported file carries its own :class:`~wildfer.models.weights.WeightsMeta` as JSON under the
 ``wildfer`` key of the ONNX model's ``metadata_props``, so label names, input size, colour mode and
-mean/std travel with it exactly as they do with a ``.safetensors`` checkpoint.
+mean/std travel with it exactly as they do with a ``.safetensors`` checkpoint. Writing a file needs
+the ``onnx`` package; reading and running one needs only onnxruntime (which exposes
+``metadata_props`` as ``InferenceSession.get_modelmeta().custom_metadata_map``).
 
 Graph layout (input ``input``, output ``logits``, both float32, batch axis dynamic):
 
@@ -28,7 +30,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError
-from .weights import META_KEY, WeightsMeta, load_model
+from .weights import META_KEY, WeightsMeta, _meta_problem, is_onnx, load_model, resolve
 
 # Opset 17 is supported by onnxruntime >= 1.13 (our floor is 1.18) and by the legacy exporter.
 OPSET = 17
@@ -90,35 +92,52 @@ def export_model(model: nn.Module, meta: WeightsMeta, out: str | Path, opset: in
     return out
 
 
-def read_onnx_meta(path: str | Path) -> WeightsMeta:
-    """The :class:`WeightsMeta` embedded by :func:`export_model`; errors name the file."""
-    import onnx
+def _session(path: Path, so=None):
+    """An onnxruntime CPU session on ``path``; a file onnxruntime cannot load fails naming it."""
+    import onnxruntime as ort
 
-    p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"{p}: no such ONNX file")
     try:
-        proto = onnx.load(str(p), load_external_data=False)
-    except Exception as e:  # protobuf DecodeError and friends
-        raise CheckpointError(f"{p}: not an ONNX model ({type(e).__name__})") from None
-    raw = {m.key: m.value for m in proto.metadata_props}.get(META_KEY)
+        return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
+    except Exception as e:  # InvalidProtobuf, Fail, NoSuchFile: onnxruntime's own classes
+        first = (str(e).strip().splitlines() or [""])[0][:300]
+        raise CheckpointError(f"{path}: not an ONNX model onnxruntime can load ({type(e).__name__}: {first})") from None
+
+
+def _meta_of(session, path: Path) -> WeightsMeta:
+    raw = session.get_modelmeta().custom_metadata_map.get(META_KEY)
     if raw is None:
-        raise CheckpointError(f"{p}: ONNX model without wildfer metadata (export it with `wildfer export`)")
+        raise CheckpointError(f"{path}: ONNX model without wildfer metadata (export it with `wildfer export`)")
     try:
-        return WeightsMeta(**json.loads(raw))
+        meta = WeightsMeta(**json.loads(raw))
     except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{p}: bad wildfer metadata ({e})") from None
+        raise CheckpointError(f"{path}: bad wildfer metadata ({e})") from None
+    problem = _meta_problem(meta)
+    if problem:
+        raise CheckpointError(f"{path}: bad wildfer metadata ({problem})")
+    return meta
+
+
+def read_onnx_meta(path_or_name: str | Path) -> WeightsMeta:
+    """The :class:`WeightsMeta` embedded by :func:`export_model` in an ``.onnx`` file (or shipped
+    name); read with onnxruntime alone. Errors name the file."""
+    import onnxruntime as ort
+
+    p = resolve(path_or_name)
+    so = ort.SessionOptions()
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # metadata only
+    return _meta_of(_session(p, so), p)
 
 
 class OnnxModel:
     """An onnxruntime session behind the torch model's call: float ``(B, C, S, S)`` normalised
     pixels (torch tensor) -> float32 logits ``(B, K)`` (temporal: ``(B, T, ...)`` -> ``(B, T, K)``).
 
-    Build it with :meth:`load`: an ``.onnx`` file is opened as is; a checkpoint or shipped name is
-    exported to a temporary file first (deleted once the session holds the graph in memory).
+    Build it with :meth:`load`: an ``.onnx`` file (or a shipped name of one, ``default-int8``) is
+    opened as is; a checkpoint or other shipped name is exported to a temporary file first (deleted
+    once the session holds the graph in memory). ``meta=None`` reads the file's own metadata.
     """
 
-    def __init__(self, onnx_path: str | Path, meta: WeightsMeta, threads: int | None = None):
+    def __init__(self, onnx_path: str | Path, meta: WeightsMeta | None = None, threads: int | None = None):
         import onnxruntime as ort
 
         so = ort.SessionOptions()
@@ -131,23 +150,23 @@ class OnnxModel:
         # batches, and spinning pool threads would steal its cores. On this shared 2-core machine
         # 2 threads gave 318 faces/s at batch 64 without spinning vs 176 with it.
         so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        try:
-            self.session = ort.InferenceSession(str(onnx_path), so, providers=["CPUExecutionProvider"])
-        except Exception as e:
-            raise CheckpointError(f"{onnx_path}: onnxruntime cannot load it ({type(e).__name__}: {e})") from None
-        self.meta = meta
+        self.session = _session(Path(onnx_path), so)
+        self.meta = _meta_of(self.session, Path(onnx_path)) if meta is None else meta
         self.is_temporal = len(self.session.get_inputs()[0].shape) == 5
 
     @classmethod
     def load(cls, path_or_name: str | Path, threads: int | None = None) -> tuple["OnnxModel", WeightsMeta]:
-        p = Path(path_or_name)
-        if p.suffix == ".onnx":
-            meta = read_onnx_meta(p)
-            return cls(p, meta, threads), meta
+        if is_onnx(path_or_name):
+            m = cls(resolve(path_or_name), None, threads)
+            return m, m.meta
         model, meta = load_model(path_or_name)
         with tempfile.TemporaryDirectory(prefix="wildfer-onnx-") as d:
             f = export_model(model, meta, Path(d) / "model.onnx")
             return cls(f, meta, threads), meta
+
+    def eval(self) -> "OnnxModel":
+        """No-op, so code written for torch modules (``model.eval()``) runs the session too."""
+        return self
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         feed = x.detach().float().contiguous().numpy()

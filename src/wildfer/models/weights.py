@@ -24,7 +24,16 @@ from ..labels import LabelSet, get_label_set
 from .registry import create_model
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
-SHIPPED = {"default": SHIPPED_DIR / "default.safetensors"}
+# Shipped names -> files in the package. A name's runtime follows from its file (``.onnx``: the
+# onnxruntime backend), never from the name. ``default-int8`` is the int8 copy of ``default``
+# that scripts/ship_default.py writes beside it, calibrated on FER2013 Training faces.
+SHIPPED = {
+    "default": SHIPPED_DIR / "default.safetensors",
+    "default-int8": SHIPPED_DIR / "default.int8.onnx",
+}
+# The shipped name ``predict --backend auto`` runs instead of a float one when onnxruntime is
+# importable (same classes and preprocessing, ~2.4x the faces/s; benchmarks/RESULTS.md).
+INT8_COPY = {"default": "default-int8"}
 META_KEY = "wildfer"
 FORMAT_VERSION = 1
 
@@ -71,8 +80,13 @@ def save_checkpoint(model: nn.Module, meta: WeightsMeta, path: str | Path) -> No
     atomic_save(model.state_dict(), path, {META_KEY: json.dumps(asdict(meta))})
 
 
+def is_onnx(path_or_name: str | Path) -> bool:
+    """Whether a shipped name or path names an ONNX file (by its suffix; the file need not exist)."""
+    return SHIPPED.get(str(path_or_name), Path(path_or_name)).suffix == ".onnx"
+
+
 def resolve(path_or_name: str | Path) -> Path:
-    """A shipped name (``default``) or a path to a ``.safetensors`` file."""
+    """A shipped name (``default``, ``default-int8``) or a path to a model file."""
     if str(path_or_name) in SHIPPED:
         p = SHIPPED[str(path_or_name)]
         if not p.is_file():
@@ -87,6 +101,8 @@ def resolve(path_or_name: str | Path) -> Path:
 def read_checkpoint(path_or_name: str | Path) -> tuple[dict[str, torch.Tensor], WeightsMeta]:
     """Tensors and metadata of a checkpoint; errors name the file."""
     p = resolve(path_or_name)
+    if p.suffix == ".onnx":
+        raise CheckpointError(f"{p}: an ONNX model, not a checkpoint; it runs with the onnx backend (--backend onnx)")
     try:
         with safe_open(str(p), framework="pt") as f:
             raw = (f.metadata() or {}).get(META_KEY)

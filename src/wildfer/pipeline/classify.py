@@ -2,6 +2,10 @@
 
 Two backends share one contract: ``torch`` (the checkpoint's model) and ``onnx`` (onnxruntime on
 the model exported by :mod:`wildfer.models.onnx_export`, or on a ``.onnx`` file given directly).
+``auto`` (predict's default) picks one, see :func:`choose_runtime`: the shipped ``default`` runs as
+its int8 copy ``default-int8`` on onnxruntime when onnxruntime is importable (same classes and
+preprocessing, ~2.4x the faces/s, accuracy within 0.2 points: benchmarks/RESULTS.md), else as the
+float torch model; any other model runs with torch, an ``.onnx`` file with onnxruntime.
 """
 
 from __future__ import annotations
@@ -13,9 +17,31 @@ import torch
 
 from ..models.preprocess import normalize
 from ..errors import ConfigError
-from ..models.weights import load_model
+from ..models.weights import INT8_COPY, is_onnx, load_model
 
-BACKENDS = ("torch", "onnx")
+BACKENDS = ("auto", "torch", "onnx")
+
+
+def onnxruntime_importable() -> bool:
+    try:
+        import onnxruntime  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def choose_runtime(path_or_name: str | Path, backend: str) -> tuple[str, str, str]:
+    """``(model, backend, note)`` to run for ``path_or_name`` with ``backend``: ``torch`` and
+    ``onnx`` are taken as they are; ``auto`` is resolved as the module docstring says. ``note``
+    says why ``auto`` did not pick the int8 copy of a shipped model that has one ("" otherwise)."""
+    name = str(path_or_name)
+    if backend != "auto":
+        return name, backend, ""
+    if name in INT8_COPY:
+        if onnxruntime_importable():
+            return INT8_COPY[name], "onnx", ""
+        return name, "torch", f"onnxruntime is not installed, so not {INT8_COPY[name]!r}"
+    return name, "onnx" if is_onnx(name) else "torch", ""
 
 
 class Classifier:
@@ -24,21 +50,25 @@ class Classifier:
     ``__call__`` maps uint8 crops ``(B, C, S, S)`` (``C = in_chans``, ``S = input_size``) to
     softmax probabilities float32 ``(B, K)`` in the order of ``meta.label_names`` (float crops in
     [0, 1] work too). ``backend="onnx"`` runs onnxruntime with ``threads`` intra-op threads
-    (default: torch's current setting).
+    (default: torch's current setting); ``"auto"``: see :func:`choose_runtime`. What ran is in
+    ``source`` (model name or path), ``backend`` (``torch`` | ``onnx``) and ``precision``.
     """
 
     def __init__(self, path_or_name: str | Path = "default", backend: str = "torch", threads: int | None = None):
         if backend not in BACKENDS:
             raise ConfigError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
+        path_or_name, backend, self.note = choose_runtime(path_or_name, backend)
         if backend == "onnx":
+            from ..models.onnx_export import OnnxModel
+
             try:
-                from ..models.onnx_export import OnnxModel
-            except ImportError as e:
-                raise ConfigError(f"--backend onnx needs onnx and onnxruntime: pip install 'wildfer[onnx]' ({e})") from None
-            self.model, self.meta = OnnxModel.load(path_or_name, threads)
+                self.model, self.meta = OnnxModel.load(path_or_name, threads)
+            except ImportError as e:  # onnxruntime to run; onnx too to export a checkpoint first
+                raise ConfigError(f"{path_or_name}: the onnx backend needs onnxruntime (and onnx to export a "
+                                  f"checkpoint): pip install 'wildfer[onnx]' ({e})") from None
         else:
-            if Path(path_or_name).suffix == ".onnx":
-                raise ConfigError(f"{path_or_name}: an ONNX model runs with --backend onnx")
+            if is_onnx(path_or_name):
+                raise ConfigError(f"{path_or_name}: an ONNX model runs with --backend onnx (or auto)")
             model, self.meta = load_model(path_or_name)
             # NHWC activations let oneDNN skip layout reorders in every convolution.
             self.model = model.to(memory_format=torch.channels_last)
@@ -46,6 +76,15 @@ class Classifier:
             raise ConfigError(f"{path_or_name}: predict classifies single faces; this is a temporal (clip) model")
         self.backend = backend
         self.source = str(path_or_name)
+
+    @property
+    def precision(self) -> str:
+        """``int8`` for a quantised ONNX file (its metadata says so), else ``float32``."""
+        return str(self.meta.metrics.get("precision", "float32"))
+
+    def describe(self) -> dict[str, str]:
+        """What runs, for summaries: ``{"model": ..., "backend": ..., "precision": ...}``."""
+        return {"model": self.source, "backend": self.backend, "precision": self.precision}
 
     @property
     def crop_size(self) -> int:

@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import csv
 import json
+import os
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from ..errors import ConfigError
 from .sources import DecodeInfo, Source
 
 FIXED_COLUMNS = ["source", "frame", "time_s", "face_id", "x0", "y0", "x1", "y1", "label", "score"]
@@ -33,7 +36,11 @@ class FaceRow:
 
 
 class CSVSink:
-    """Streams rows into ``predictions.csv`` (flushed per batch, so a killed run keeps its rows)."""
+    """Streams rows into ``predictions.csv`` (flushed per batch, so a killed run keeps its rows).
+
+    The same class writes a worker's part file (``predict --workers``): a part is a complete CSV
+    (header, then one source's rows) that :meth:`append_part` later copies into the main file.
+    """
 
     def __init__(self, path: Path, class_names: list[str], append: bool = False):
         """``append``: add to an existing file that already has this header (a resumed run)."""
@@ -43,6 +50,7 @@ class CSVSink:
         self._w = csv.writer(self._f)
         if not append:
             self._w.writerow(self.header(class_names))
+            self._f.flush()  # a run killed before its first row still leaves a valid (empty) table
 
     @staticmethod
     def header(class_names: list[str]) -> list[str]:
@@ -53,6 +61,28 @@ class CSVSink:
             k = int(np.argmax(p))
             self._w.writerow([source, r.frame, f"{r.time_s:.3f}", r.face_id, *(f"{v:.1f}" for v in r.box),
                               self.class_names[k], f"{p[k]:.4f}", *(f"{v:.4f}" for v in p)])
+        self._f.flush()
+
+    def tell(self) -> int:
+        """Size of the file in bytes, everything written so far included."""
+        self._f.flush()
+        return os.fstat(self._f.fileno()).st_size
+
+    def truncate(self, size: int) -> None:
+        """Drop everything written after :meth:`tell` returned ``size`` (a source that failed)."""
+        self._f.flush()
+        self._f.truncate(size)
+        self._f.seek(0, os.SEEK_END)
+
+    def append_part(self, part: Path) -> None:
+        """Copy the rows of part file ``part`` (its header checked, then skipped) to the end, as text."""
+        self._f.flush()
+        with open(part, newline="") as f:
+            head = next(csv.reader([f.readline()]), None)
+            if head != self.header(self.class_names):
+                raise ConfigError(f"{part}: written by a model with other classes; "
+                                  "resume with the same --model or use a new --out folder")
+            shutil.copyfileobj(f, self._f)
         self._f.flush()
 
     def close(self) -> None:
@@ -70,6 +100,7 @@ class SourceLog:
     frames_with_face: int = 0
     _chunks: list[np.ndarray] = field(default_factory=list)
     _probs: list[np.ndarray] = field(default_factory=list)
+    _people: list[dict] | None = None  # set by compact()
 
     def add(self, rows: list[tuple[FaceRow, np.ndarray]]) -> None:
         if not rows:
@@ -101,8 +132,22 @@ class SourceLog:
     def _cat(self, col: int) -> np.ndarray:
         return np.concatenate(self._chunks)[:, col] if self._chunks else np.zeros(0, np.float32)
 
+    def compact(self) -> None:
+        """Keep only :meth:`people` at ``info.fps`` and the counts; drop the per-face-frame records.
+
+        Called once a source's summary, plots and ABAW files are written, so a run over thousands
+        of videos keeps a few hundred bytes per person, not per face-frame. Afterwards the array
+        properties are empty and ``people`` answers for ``info.fps`` only.
+        """
+        self._people = self.people(self.info.fps)
+        self._chunks, self._probs = [], []
+
     def people(self, fps: float) -> list[dict]:
         """Per track: frames seen, first/last time, dominant expression, share of its frames per class."""
+        if self._people is not None:
+            if fps != self.info.fps:
+                raise ValueError("a compacted SourceLog knows its people at info.fps only")
+            return self._people
         out = []
         fids, labels = self.face_ids, self.labels
         frames = self.frames
@@ -123,12 +168,16 @@ class SourceLog:
             })
         return sorted(out, key=lambda d: -d["frames"])
 
-    def summary(self, model: str) -> dict:
+    def summary(self, model: str, backend: str = "torch", precision: str = "float32") -> dict:
+        """The source's JSON summary; ``model``/``backend``/``precision``: the classifier that ran
+        (:meth:`~wildfer.pipeline.classify.Classifier.describe`)."""
         info = self.info
         return {
             "source": str(self.source.path),
             "kind": self.source.kind,
             "model": model,
+            "backend": backend,
+            "precision": precision,
             "classes": self.class_names,
             "fps": round(info.fps, 4),
             "width": info.width,
@@ -143,9 +192,10 @@ class SourceLog:
         }
 
 
-def write_summary(log: SourceLog, out_dir: Path, model: str) -> Path:
-    """``<out>/summaries/<source name>.json`` (suffix kept in the name: ``clip.mp4.json``)."""
+def write_summary(log: SourceLog, out_dir: Path, classifier: dict[str, str]) -> Path:
+    """``<out>/summaries/<source name>.json`` (suffix kept in the name: ``clip.mp4.json``);
+    ``classifier``: ``Classifier.describe()`` (model, backend, precision)."""
     path = out_dir / "summaries" / f"{log.source.path.name}.json"
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(log.summary(model), indent=2) + "\n")
+    path.write_text(json.dumps(log.summary(**classifier), indent=2) + "\n")
     return path

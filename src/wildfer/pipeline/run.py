@@ -3,6 +3,8 @@
 Frames are decoded one at a time; faces are cropped at once and classified in batches that span
 frames (a batch closes at a frame boundary once it holds ``batch_size`` faces); smoothed rows
 leave the smoother as soon as their window is complete and go straight to ``predictions.csv``.
+With ``--workers N`` whole sources run in N processes instead and their rows reach
+``predictions.csv`` through per-source part files, in input order (:mod:`.parallel`).
 """
 
 from __future__ import annotations
@@ -11,35 +13,55 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
-from ..errors import ConfigError
+from ..errors import ConfigError, WildferError
 from .abaw import write_abaw, write_image_location
 from .align import align_faces
 from .classify import Classifier
 from .detect import Faces, create_detector
 from .options import PredictOptions
 from .render import annotate_video, plot_timeline
-from .resume import clear_done, mark_done, read_done, trim_predictions
+from .resume import (clear_done, drop_parts_folder, mark_done, merge_part, read_done, trim_predictions,
+                     unmerged_parts)
 from .results import CSVSink, FaceRow, SourceLog, write_summary
 from .smooth import StreamSmoother
 from .sources import Source, expand_inputs, open_frames, probe
 from .track import IoUTracker, propagate
 
 
+OUTPUT_KINDS = ("summaries", "plots", "videos", "abaw")  # PredictResult lists = done-marker keys
+
+
 @dataclass
 class PredictResult:
     out_dir: Path
     csv: Path
-    logs: list[SourceLog]
+    logs: list[SourceLog]  # sources processed by this run, input order, compacted (SourceLog.compact)
     summaries: list[Path] = field(default_factory=list)
     plots: list[Path] = field(default_factory=list)
     videos: list[Path] = field(default_factory=list)
     abaw: list[Path] = field(default_factory=list)
-    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, all sources
+    timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, all sources (and workers)
     resumed: list[Path] = field(default_factory=list)  # sources finished by an earlier run (--resume)
+    failed: list[tuple[Path, str]] = field(default_factory=list)  # (source, one-line error): no rows, no marker
     frames: int = 0  # frames processed, all sources
+    classifier: dict[str, str] = field(default_factory=dict)  # Classifier.describe(): model, backend, precision
+    classifier_note: str = ""  # why --backend auto did not take the int8 copy ("" if it did or was not asked)
+
+
+@dataclass
+class SourceOutcome:
+    """What processing one source gave: its compacted log, its output files by kind (the keys of
+    ``OUTPUT_KINDS``) and seconds per stage; or, for a source a user-data error
+    (:class:`~wildfer.errors.WildferError`) stopped, only that error's one-line message."""
+
+    log: SourceLog | None = None
+    outputs: dict[str, list[Path]] = field(default_factory=dict)
+    timings: dict[str, float] = field(default_factory=dict)
+    error: str | None = None
 
 
 class StageTimer(defaultdict):
@@ -65,74 +87,146 @@ def _unique_names(sources: list[Source]) -> list[str]:
     return out
 
 
-def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions = PredictOptions()) -> PredictResult:
-    """Run the whole pipeline on ``inputs`` (files, folders, globs); write everything to ``out_dir``.
-
-    Raises :class:`~wildfer.errors.WildferError` subclasses for bad input before any work starts
-    (missing/empty/unknown files, unknown model or detector).
-    """
-    import torch
-
-    if opts.stride < 1 or opts.detect_every < 1 or opts.batch_size < 1:
-        raise ConfigError("--stride, --detect-every and --batch-size must be >= 1")
-    if opts.smooth_s < 0:
-        raise ConfigError("--smooth must be >= 0 seconds")
-    sources = expand_inputs(inputs)
-    for s in sources:
-        probe(s)
-    if opts.threads:
-        torch.set_num_threads(opts.threads)
+def load_models(opts: PredictOptions) -> tuple[Classifier, dict[str, object]]:
+    """The classifier ``opts`` names and its face detectors, by source kind (``video``, ``image``)."""
     clf = Classifier(opts.model, opts.backend)
     detectors = {
         "video": create_detector(opts.detector, max_side=opts.detect_max_side, min_face=opts.min_face),
         "image": create_detector(opts.detector, max_side=opts.photo_max_side, min_face=opts.photo_min_face),
     }
+    return clf, detectors
+
+
+def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions = PredictOptions()) -> PredictResult:
+    """Run the whole pipeline on ``inputs`` (files, folders, globs); write everything to ``out_dir``.
+
+    Raises :class:`~wildfer.errors.WildferError` subclasses for bad input before any work starts
+    (missing/empty/unknown/unreadable files, unknown model or detector). A source that a user-data
+    error stops later (say, a file replaced mid-run) leaves no rows and lands in ``failed``; the
+    others go on. With ``opts.workers > 1`` sources run in worker processes (pipeline.parallel);
+    ``predictions.csv`` and every other output are the same as with one.
+    """
+    import torch
+
+    if opts.stride < 1 or opts.detect_every < 1 or opts.batch_size < 1 or opts.workers < 1:
+        raise ConfigError("--stride, --detect-every, --batch-size and --workers must be >= 1")
+    if opts.smooth_s < 0:
+        raise ConfigError("--smooth must be >= 0 seconds")
+    if opts.workers > 1:
+        from .parallel import start_workers_early
+
+        start_workers_early()
+    sources = expand_inputs(inputs)
+    n_frames = [probe(s) for s in sources]
+    if opts.threads:
+        torch.set_num_threads(opts.threads)
+    # Loaded here even when workers do the work: a bad --model or --detector fails before any
+    # process starts, and the CSV header needs the class names.
+    clf, detectors = load_models(opts)
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = _unique_names(sources)
     done: dict[str, dict[str, list[Path]]] = {}
+    in_parts: set[str] = set()
     append = False
     if opts.resume:
         done = read_done(out, sources, names)
-        append = trim_predictions(out / "predictions.csv", CSVSink.header(clf.class_names), set(done))
+        in_parts = unmerged_parts(out, set(done))
+        append = trim_predictions(out / "predictions.csv", CSVSink.header(clf.class_names), set(done) - in_parts)
     else:
         clear_done(out)
     sink = CSVSink(out / "predictions.csv", clf.class_names, append=append)
-    res = PredictResult(out, sink.path, [])
-    timer = StageTimer()
+    todo = [i for i, name in enumerate(names) if name not in done]
     try:
-        for src, name in zip(sources, names):
-            if name in done:  # finished by the interrupted run: keep its outputs, do not redo it
-                res.resumed.append(src.path)
-                for key in ("summaries", "plots", "videos", "abaw"):
-                    getattr(res, key).extend(done[name].get(key, []))
-                continue
-            n_out = {key: len(getattr(res, key)) for key in ("summaries", "plots", "videos", "abaw")}
-            log = _run_source(src, name, clf, detectors[src.kind], opts, sink, timer)
-            res.logs.append(log)
-            res.frames += log.frames_processed
-            t0 = time.perf_counter()
-            res.summaries.append(write_summary(log, out, clf.source))
-            if src.kind == "video":
-                if opts.plots:
-                    res.plots.append(plot_timeline(log, out / "plots" / f"{name}.png"))
-                if opts.annotate:
-                    res.videos.append(annotate_video(log, out / "annotated" / f"{name}.mp4", opts.stride))
-                if opts.abaw:
-                    res.abaw += write_abaw(log, out / "abaw", min_frames=max(1, int(log.info.fps)), name=name)
-            # Marker last: rows were flushed in _run_source, so a kill before this line redoes the source.
-            mark_done(out, name, src, {key: getattr(res, key)[n:] for key, n in n_out.items()})
-            timer.add("write", t0)
+        if opts.workers > 1 and len(todo) > 1:
+            from .parallel import run_parallel
+
+            outcomes = run_parallel(sources, names, todo, in_parts, n_frames, opts, out, sink)
+        else:
+            outcomes = _run_serial(sources, names, set(done), in_parts, clf, detectors, opts, out, sink)
     finally:
         sink.close()
+    drop_parts_folder(out)
+    res = _collect(out, sink.path, sources, names, done, outcomes, opts)
+    # Workers build their classifier from the same options, so the parent's says what ran.
+    res.classifier, res.classifier_note = clf.describe(), clf.note
+    return res
+
+
+def _run_serial(sources: list[Source], names: list[str], done: set[str], in_parts: set[str], clf: Classifier,
+                detectors: dict, opts: PredictOptions, out: Path, sink: CSVSink) -> dict[int, SourceOutcome]:
+    """Every source not ``done``, one after the other in this process, rows straight into ``sink``."""
+    outcomes = {}
+    for i, (src, name) in enumerate(zip(sources, names)):
+        if name in done:  # finished by the interrupted run: keep its outputs, do not redo it
+            if name in in_parts:  # ... by a --workers run that had not copied its rows in yet
+                merge_part(sink, out, name)
+            continue
+        size = sink.tell()
+        try:
+            outcomes[i] = process_source(src, name, clf, detectors, opts, sink, out)
+        except WildferError as e:
+            sink.truncate(size)  # no partial rows; no marker either, so --resume tries it again
+            outcomes[i] = SourceOutcome(error=str(e))
+    return outcomes
+
+
+def process_source(src: Source, name: str, clf: Classifier, detectors: dict, opts: PredictOptions, sink: CSVSink,
+                   out: Path, on_frame: Callable[[], None] | None = None) -> SourceOutcome:
+    """Rows of ``src`` into ``sink``, then its summary, plot, annotated video and ABAW files, then
+    its done marker; ``on_frame`` is called per processed frame (a worker's progress count).
+
+    Raises :class:`~wildfer.errors.WildferError` if the source cannot be read after all.
+    """
+    timer = StageTimer()
+    log = _run_source(src, name, clf, detectors[src.kind], opts, sink, timer, on_frame)
+    t0 = time.perf_counter()
+    outputs: dict[str, list[Path]] = {key: [] for key in OUTPUT_KINDS}
+    outputs["summaries"].append(write_summary(log, out, clf.describe()))
+    if src.kind == "video":
+        if opts.plots:
+            outputs["plots"].append(plot_timeline(log, out / "plots" / f"{name}.png"))
+        if opts.annotate:
+            outputs["videos"].append(annotate_video(log, out / "annotated" / f"{name}.mp4", opts.stride))
+        if opts.abaw:
+            outputs["abaw"] += write_abaw(log, out / "abaw", min_frames=max(1, int(log.info.fps)), name=name)
+    # Marker last: rows were flushed in _run_source, so a kill before this line redoes the source.
+    mark_done(out, name, src, outputs)
+    timer.add("write", t0)
+    log.compact()
+    return SourceOutcome(log, outputs, dict(timer))
+
+
+def _collect(out: Path, csv_path: Path, sources: list[Source], names: list[str], done: dict[str, dict[str, list[Path]]],
+             outcomes: dict[int, SourceOutcome], opts: PredictOptions) -> PredictResult:
+    """One :class:`PredictResult` from the outcomes, everything in input order (whichever process
+    finished first), and ``abaw_predictions.txt`` from the ABAW files in that order."""
+    res = PredictResult(out, csv_path, [])
+    timings = StageTimer()
+    for i, (src, name) in enumerate(zip(sources, names)):
+        if name in done:
+            res.resumed.append(src.path)
+            outputs = done[name]
+        else:
+            oc = outcomes[i]
+            if oc.error is not None:
+                res.failed.append((src.path, oc.error))
+                continue
+            res.logs.append(oc.log)
+            res.frames += oc.log.frames_processed
+            for stage, seconds in oc.timings.items():
+                timings[stage] += seconds
+            outputs = oc.outputs
+        for key in OUTPUT_KINDS:
+            getattr(res, key).extend(outputs.get(key, []))
     if opts.abaw and res.abaw:
         res.abaw.append(write_image_location(res.abaw, out / "abaw_predictions.txt"))
-    res.timings = dict(timer)
+    res.timings = dict(timings)
     return res
 
 
 def _run_source(src: Source, name: str, clf: Classifier, detector, opts: PredictOptions, sink: CSVSink,
-                timer: StageTimer) -> SourceLog:
+                timer: StageTimer, on_frame: Callable[[], None] | None = None) -> SourceLog:
     import cv2
     from tqdm import tqdm
 
@@ -201,6 +295,8 @@ def _run_source(src: Source, name: str, clf: Classifier, detector, opts: Predict
         log.frames_processed += 1
         k += 1
         bar.update(1)
+        if on_frame is not None:
+            on_frame()
         if n_pending >= opts.batch_size:
             classify_pending(fr.time_s)
             t0 = time.perf_counter()
@@ -233,4 +329,20 @@ def face_table(res: PredictResult) -> str:
             missing = log.frames_processed - log.frames_with_face
             notes.append(f"{missing} of {log.frames_processed} processed frames without a face")
         lines += [f"{'':<28} note: {n}" for n in notes]
+    for path, error in res.failed:
+        lines.append(f"{path.name[:28]:<28} {'-':>4} {0:>6} {'':>13}  failed: {error}")
     return "\n".join(lines)
+
+
+def run_summary(res: PredictResult) -> str:
+    """The closing line: frames and sources processed, how many were cut short or failed, and
+    which classifier ran (model, backend, precision)."""
+    cut = sum(1 for log in res.logs if log.info.error)
+    problems = f", {cut} cut short by a decoding error" if cut else ""
+    problems += f", {len(res.failed)} failed" if res.failed else ""
+    clf = ""
+    if res.classifier:
+        c = res.classifier
+        why = f"; {res.classifier_note}" if res.classifier_note else ""
+        clf = f"; classifier: {c['model']} ({c['backend']}, {c['precision']}{why})"
+    return f"{res.frames} frame(s) from {len(res.logs)} source(s){problems}{clf}; rows: {res.csv}"

@@ -101,9 +101,12 @@ def _checked(p: Path) -> Source:
     return Source(p, kind)
 
 
-def probe(src: Source) -> None:
+def probe(src: Source) -> int:
     """Check that ``src`` opens as what its extension says (photos: decoded; videos: headers only);
-    raises :class:`MediaError` naming the file otherwise. Lets a run fail before any work."""
+    raises :class:`MediaError` naming the file otherwise. Lets a run fail before any work.
+
+    Returns the frames the file announces: 1 for a photo; for a video the stream's frame count,
+    else its duration times fps, else 0 (unknown). ``predict --workers`` starts long ones first."""
     if src.kind == "image":
         from PIL import Image, UnidentifiedImageError
 
@@ -114,10 +117,15 @@ def probe(src: Source) -> None:
                 im.load()
         except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
             raise MediaError(f"{src.path}: not a readable image ({e.__class__.__name__}: {e})") from None
-        return
+        return 1
     info, frames = _open_video(src.path, 1)
     frames.close()  # never started: closing the generator does not run its body, so close here
-    info.extra["container"].close()
+    container = info.extra["container"]
+    n = info.frames_declared
+    if not n and container.duration:  # container.duration: microseconds (av.time_base)
+        n = int(container.duration / 1e6 * info.fps)
+    container.close()
+    return n
 
 
 def open_frames(src: Source, stride: int = 1) -> tuple[DecodeInfo, Iterator[Frame]]:
