@@ -86,7 +86,7 @@ STAGES = ("decode", "detect", "track", "align", "classify", "smooth", "write")
 
 
 def speed(clips: list[Path], model: str, out: Path, backends: list[str] = ("auto",), configs=CONFIGS,
-          repeats: int = 1) -> None:
+          repeats: int = 1, threads: int = 1) -> None:
     from wildfer.pipeline.options import PredictOptions
     from wildfer.pipeline.run import predict
 
@@ -95,7 +95,8 @@ def speed(clips: list[Path], model: str, out: Path, backends: list[str] = ("auto
     for b in backends:
         # Not timed: the first predict in a process pays one-off lazy imports (cv2, PyAV, onnxruntime),
         # which would otherwise land on whichever backend runs first.
-        predict([clips[0]], out / f"warmup_{b}", PredictOptions(model=model, backend=b, progress=False, plots=False))
+        predict([clips[0]], out / f"warmup_{b}", PredictOptions(model=model, backend=b, progress=False, plots=False,
+                                                                threads=threads))
     for _ in range(repeats):
         for clip in clips:
             ref = None  # configs[0] with backends[0]
@@ -106,7 +107,7 @@ def speed(clips: list[Path], model: str, out: Path, backends: list[str] = ("auto
                     o = out / f"{clip.stem}_{de}_{ds}_{mf}_{b}"
                     t = time.perf_counter()
                     res = predict([clip], o, PredictOptions(model=model, backend=b, detect_every=de, detect_max_side=ds,
-                                                           min_face=mf, progress=False, plots=False))
+                                                           min_face=mf, progress=False, plots=False, threads=threads))
                     wall = time.perf_counter() - t
                     ms = {k: v / res.frames * 1000 for k, v in res.timings.items()}
                     cells.setdefault((clip.name, cfg, b), []).append((res.frames / wall, ms))
@@ -198,6 +199,7 @@ def main() -> None:
     ap.add_argument("--configs", choices=("all", "default"), default="all",
                     help="all: the table above (reference first); default: predict's defaults only")
     ap.add_argument("--repeats", type=int, default=1, help="rounds; each cell runs once per round, cells interleaved")
+    ap.add_argument("--threads", type=int, default=1, help="predict --threads for every timed cell (its default: 1)")
     a = ap.parse_args()
     if a.memory_child:
         memory_child(a.memory_child, a.model, str(a.out), a.backends[0])
@@ -209,7 +211,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(a.out or d)
         configs = CONFIGS if a.configs == "all" else [DEFAULT_CONFIG]
-        speed(clips, a.model, tmp, a.backends, configs, a.repeats)
+        speed(clips, a.model, tmp, a.backends, configs, a.repeats, a.threads)
         if not a.skip_memory:
             memory(clips[0], a.model, tmp, a.backends[0])
 
