@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError
-from .weights import META_KEY, WeightsMeta, _meta_problem, is_onnx, load_model, resolve
+from .weights import META_KEY, WeightsMeta, is_onnx, load_model, parse_meta, resolve
 
 # Opset 17 is supported by onnxruntime >= 1.13 (our floor is 1.18) and by the legacy exporter.
 OPSET = 17
@@ -107,14 +107,7 @@ def _meta_of(session, path: Path) -> WeightsMeta:
     raw = session.get_modelmeta().custom_metadata_map.get(META_KEY)
     if raw is None:
         raise CheckpointError(f"{path}: ONNX model without wildfer metadata (export it with `wildfer export`)")
-    try:
-        meta = WeightsMeta(**json.loads(raw))
-    except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{path}: bad wildfer metadata ({e})") from None
-    problem = _meta_problem(meta)
-    if problem:
-        raise CheckpointError(f"{path}: bad wildfer metadata ({problem})")
-    return meta
+    return parse_meta(raw, path)
 
 
 def read_onnx_meta(path_or_name: str | Path) -> WeightsMeta:

@@ -111,14 +111,20 @@ def read_checkpoint(path_or_name: str | Path) -> tuple[dict[str, torch.Tensor], 
         raise CheckpointError(f"{p}: not a safetensors checkpoint ({e}); wildfer never unpickles model files") from None
     if raw is None:
         raise CheckpointError(f"{p}: safetensors file without wildfer metadata")
+    return tensors, parse_meta(raw, p)
+
+
+def parse_meta(raw: str, path: str | Path) -> WeightsMeta:
+    """The :class:`WeightsMeta` stored as JSON under ``META_KEY`` (safetensors or ONNX metadata),
+    checked; a defect raises :class:`CheckpointError` naming ``path``."""
     try:
         meta = WeightsMeta(**json.loads(raw))
     except (TypeError, ValueError) as e:
-        raise CheckpointError(f"{p}: bad wildfer metadata ({e})") from None
+        raise CheckpointError(f"{path}: bad wildfer metadata ({e})") from None
     problem = _meta_problem(meta)
     if problem:
-        raise CheckpointError(f"{p}: bad wildfer metadata ({problem})")
-    return tensors, meta
+        raise CheckpointError(f"{path}: bad wildfer metadata ({problem})")
+    return meta
 
 
 def _meta_problem(meta: WeightsMeta) -> str | None:
