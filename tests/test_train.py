@@ -115,3 +115,22 @@ def test_class_weights_follow_resampled_counts(tmp_path):
     seen = targets[np.concatenate(plan)]
     assert np.bincount(seen).tolist() == [10, 10, 10]
     np.testing.assert_allclose(class_weights(seen, 3, "inverse").numpy(), [1, 1, 1])
+
+
+@pytest.mark.parametrize("warmup, epochs", [(1.0, 1), (2.0, 1), (0.0, 1), (0.5, 2)])
+def test_onecycle_schedule_for_any_warmup_and_run_length(warmup, epochs):
+    # A warm-up as long as (or longer than) the run used to divide by zero at its first step.
+    import torch
+
+    from wildfer.config import ScheduleConfig
+    from wildfer.train.optim import build_scheduler
+
+    opt = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.1)
+    sched = build_scheduler(opt, ScheduleConfig(name="onecycle", warmup_epochs=warmup), 10, epochs)
+    lrs = []
+    for _ in range(10 * epochs):
+        lrs.append(opt.param_groups[0]["lr"])
+        opt.step()
+        sched.step()
+    assert all(0 < lr <= 0.1 + 1e-12 for lr in lrs)
+    assert max(lrs) == pytest.approx(0.1, rel=0.15) if warmup <= epochs else max(lrs) < 0.1

@@ -39,6 +39,7 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer
 def _lambda(cfg: ScheduleConfig, iters_per_epoch: int, epochs: int):
     total = max(1, iters_per_epoch * epochs)
     warm = cfg.warmup_epochs * iters_per_epoch
+    peak = warm or 0.3 * total  # one-cycle's top; a warm-up as long as the run just ends there
 
     def warmup(it: int) -> float:
         return (it + 1) / warm if warm and it < warm else 1.0
@@ -48,8 +49,8 @@ def _lambda(cfg: ScheduleConfig, iters_per_epoch: int, epochs: int):
         "step": lambda it: warmup(it) * cfg.gamma ** (it // max(1, cfg.step_size * iters_per_epoch)),
         "cosine": lambda it: warmup(it) * 0.5 * (1 + math.cos(math.pi * min(it, total) / total)),
         # one-cycle: linear warm-up over 30% (or warmup_epochs), then cosine to ~0
-        "onecycle": lambda it: (it + 1) / (warm or 0.3 * total) if it < (warm or 0.3 * total)
-        else 0.5 * (1 + math.cos(math.pi * (it - (warm or 0.3 * total)) / (total - (warm or 0.3 * total)))),
+        "onecycle": lambda it: (it + 1) / peak if it < peak
+        else 0.5 * (1 + math.cos(math.pi * min(1.0, (it - peak) / max(1.0, total - peak)))),
     }
     if cfg.name not in table:
         raise ConfigError(f"schedule.name: unknown schedule {cfg.name!r} ({' | '.join(table)})")
