@@ -122,3 +122,19 @@ def test_default_model_stage2_continues_stage1():
     assert two.name != one.name  # its own run folder: stage 1's checkpoint is not overwritten
     assert replace(two.model, init=None) == replace(one.model, init=None)
     assert two.data == one.data and two.augment == one.augment and two.loss == one.loss
+
+
+def test_default_model_student_learns_from_stage2():
+    """The shipped default (since session 3) is a half-width student distilled from stage 2's best
+    checkpoint on the same data, targets and augmentation, trained from scratch."""
+    two = load_config(RECIPES / "default_fer_stage2.yaml")
+    student = load_config(RECIPES / "default_fer_student.yaml")
+    assert student.data.teacher == f"{two.out_dir}/{two.name}/best.safetensors"
+    assert student.model.init is None and student.model.name == two.model.name
+    assert (student.model.input_size, student.model.in_chans) == (two.model.input_size, two.model.in_chans)
+    assert replace(student.data, teacher=None) == two.data
+    assert student.augment == two.augment and student.loss == two.loss
+    wide = create_model(two.model.name, 8, two.model.in_chans, two.model.input_size, **two.model.kwargs)
+    narrow = create_model(student.model.name, 8, student.model.in_chans, student.model.input_size, **student.model.kwargs)
+    n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert n(narrow) < n(wide) / 3

@@ -47,6 +47,9 @@ class DataConfig:
     resample: bool = False  # under/over-sample classes towards equal counts (seed 000)
     resample_target: int | None = None  # per-class target count when resampling (None: median)
     workers: int = 0  # DataLoader processes that load training batches (0: in the training process)
+    teacher: str | None = None  # checkpoint (path or shipped name) whose probabilities join the soft targets
+    teacher_weight: float = 0.5  # share of the teacher in each training target (see train/distill.py)
+    teacher_temperature: float = 1.0  # >1 flattens the teacher's distribution
 
 
 @dataclass(frozen=True)

@@ -84,18 +84,21 @@ def _iter_seed(seed: int, epoch: int, it: int) -> int:
     return (seed * 1_000_003 + epoch * 10_007 + it) % (2**63 - 1)
 
 
-def prepare(cfg: TrainConfig, quiet: bool = False, bundle: DataBundle | None = None):
+def prepare(cfg: TrainConfig, quiet: bool = False, bundle: DataBundle | None = None, device=None):
     """Data, (capped) training set, seeded and initialised model, and the batch plan of ``cfg``.
 
     Returns ``(cfg, bundle, train, model, batcher)``; ``cfg`` is resolved: a temporal model's clip
     length is filled in from the model when ``model.seq_len`` is 1. ``bundle``: data already built
-    by ``build_data(cfg)`` (the ablation runner reuses it across cells).
+    by ``build_data(cfg)`` (the ablation runner reuses it across cells). ``device``: where a
+    ``data.teacher`` labels the training set (None: the CPU).
     """
     bundle = bundle if bundle is not None else build_data(cfg)
     train = bundle.train
     if cfg.data.max_samples and cfg.data.max_samples < len(train):
         keep = np.sort(np.random.default_rng(cfg.seed).choice(len(train), cfg.data.max_samples, replace=False))
         train = train.subset(keep)
+    if cfg.data.teacher:
+        train = _distill(cfg, bundle, train, quiet, device)
     for r in bundle.reports:
         if not quiet:
             print(r.summary())
@@ -113,6 +116,19 @@ def prepare(cfg: TrainConfig, quiet: bool = False, bundle: DataBundle | None = N
     if not quiet and getattr(batcher, "report", None) is not None:
         print(batcher.report.summary())
     return cfg, bundle, train, model, batcher
+
+
+def _distill(cfg: TrainConfig, bundle: DataBundle, train, quiet: bool, device):
+    from .distill import distill_targets, soften, teacher_probs
+
+    d, m = cfg.data, cfg.model
+    t0 = time.perf_counter()
+    p = soften(teacher_probs(d.teacher, train, bundle.label_set, m.input_size, m.in_chans, device=device), d.teacher_temperature)
+    if not quiet:
+        agree = float((p.argmax(1) == train.targets)[train.targets >= 0].mean()) if (train.targets >= 0).any() else float("nan")
+        print(f"teacher {d.teacher}: labelled {len(train)} training images in {time.perf_counter() - t0:.0f} s "
+              f"(agrees with {agree:.1%} of their labels); weight {d.teacher_weight}, T {d.teacher_temperature}")
+    return distill_targets(train, p, d.teacher_weight)
 
 
 def fit(cfg: TrainConfig, resume: bool = False, dry_run: bool = False, quiet: bool = False,
@@ -135,7 +151,7 @@ def _fit(cfg: TrainConfig, ranks: Ranks, resume: bool, dry_run: bool, quiet: boo
         save_config(cfg, run / "config.yaml")
         (run / "env.json").write_text(json.dumps(run_environment(cfg.seed), indent=2))
 
-    cfg, bundle, train, model, batcher = prepare(cfg, quiet, bundle)
+    cfg, bundle, train, model, batcher = prepare(cfg, quiet, bundle, dev)
     model = model.to(dev)
     # Weights follow the class counts the loss actually sees: after resampling, not before
     # (weighting the raw counts on top of resampling would favour rare classes twice).
