@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 
 import cv2
@@ -16,7 +17,7 @@ from wildfer.pipeline.abaw import fill_nearest, to_abaw8
 from wildfer.pipeline.align import TEMPLATES, align_faces, similarity_transform
 from wildfer.pipeline.detect import create_detector, list_detectors
 from wildfer.pipeline.smooth import StreamSmoother
-from wildfer.pipeline.sources import MediaError, expand_inputs
+from wildfer.pipeline.sources import MediaError, expand_inputs, prefetched
 from wildfer.pipeline.track import IoUTracker, iou_matrix, propagate
 
 
@@ -155,3 +156,35 @@ def test_inputs_expand_and_fail_with_the_file_name(tmp_path):
             expand_inputs([path])
         assert Path(path).name in str(e.value)
         assert isinstance(e.value, DataError)
+
+
+def test_prefetch_keeps_order_and_reraises_where_the_error_happened():
+    def items():
+        yield from range(50)
+        raise ValueError("broke after 50")
+
+    got = []
+    with pytest.raises(ValueError, match="broke after 50"):
+        for x in prefetched(items(), depth=3):
+            got.append(x)
+    assert got == list(range(50))
+
+
+def test_prefetch_stops_and_closes_its_source_when_the_consumer_stops():
+    produced, closed = [], []
+
+    def items():
+        try:
+            for i in range(10_000):
+                produced.append(i)
+                yield i
+        finally:
+            closed.append(True)
+
+    stream = prefetched(items(), depth=2)
+    assert next(stream) == 0
+    stream.close()  # what a break, an error or Ctrl-C in the consumer does
+    assert closed == [True]
+    # bounded: one taken, at most `depth` queued, one held by the producer while it waits
+    assert len(produced) <= 4
+    assert not any(t.name == "wildfer-decode" and t.is_alive() for t in threading.enumerate())

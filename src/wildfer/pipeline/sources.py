@@ -2,12 +2,16 @@
 
 A *source* is one video file or one image file. Frames come out one at a time as RGB uint8
 ``(H, W, 3)`` arrays (a video is never held in memory as a whole), each tagged with its 0-based
-frame number in the file and its time in seconds (photos: frame 0, time 0).
+frame number in the file and its time in seconds (photos: frame 0, time 0). Video frames are
+decoded and converted to RGB a few frames ahead in a background thread (:func:`prefetched`), so
+decoding runs on another core while the caller detects and classifies.
 """
 
 from __future__ import annotations
 
 import glob
+import queue
+import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
@@ -179,4 +183,61 @@ def _open_video(path: Path, stride: int) -> tuple[DecodeInfo, Iterator[Frame]]:
             container.close()
             info.extra.pop("container", None)
 
-    return info, frames()
+    return info, prefetched(frames())
+
+
+class _Raised:
+    def __init__(self, exc: BaseException):
+        self.exc = exc
+
+
+_END = object()
+
+
+def prefetched(items: Iterator, depth: int = 4) -> Iterator:
+    """``items`` produced by a background thread at most ``depth`` ahead of the consumer.
+
+    PyAV and NumPy release the GIL while they decode and convert, so the producer runs on another
+    core. An exception in the producer is re-raised in the consumer at its place in the stream.
+    When the consumer stops early (break, error, Ctrl-C), the producer stops within ~0.1 s and
+    closes ``items`` (a video generator's ``finally`` closes its container). Memory: ``depth``
+    frames in flight, whatever the video's length.
+    """
+    q: queue.Queue = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def put(item) -> bool:
+        while not stop.is_set():
+            try:
+                q.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for item in items:
+                if not put(item):
+                    break
+        except BaseException as e:  # noqa: BLE001 -- handed to the consumer, which re-raises it
+            put(_Raised(e))
+        finally:
+            close = getattr(items, "close", None)
+            if close is not None:
+                close()
+            put(_END)
+
+    worker = threading.Thread(target=produce, name="wildfer-decode", daemon=True)
+    worker.start()
+    try:
+        while True:
+            item = q.get()
+            if item is _END:
+                return
+            if isinstance(item, _Raised):
+                raise item.exc
+            yield item
+    finally:
+        stop.set()
+        worker.join(timeout=5)
