@@ -76,6 +76,25 @@ def test_mtcnn_counts_two_people_and_no_one(mtcnn):
     assert len(mtcnn(np.full((240, 320, 3), 128, np.uint8))) == 0
 
 
+def test_mtcnn_channels_last_gives_facenets_own_boxes():
+    # Our MTCNN runs its nets channels-last for speed; the detections must be facenet-pytorch's.
+    import torch
+    from facenet_pytorch import MTCNN
+
+    canvas = np.full((400, 700, 3), 200, np.uint8)
+    paste(canvas, portrait(0.5), 20, 50)
+    paste(canvas, portrait(0.4)[:, ::-1], 450, 100)
+    with torch.inference_mode():
+        boxes, probs, lms = MTCNN(keep_all=True, device="cpu", min_face_size=20, post_process=False).detect(canvas, landmarks=True)
+    ours = (det := create_detector("mtcnn", max_side=None, min_face=20))(canvas)
+    assert next(iter(det._nets.values())).rnet.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    boxes, lms = np.asarray(boxes, np.float32), np.asarray(lms, np.float32)
+    assert len(ours) == len(boxes) == 2
+    order = np.argsort(boxes[:, 0])
+    np.testing.assert_allclose(ours.boxes[np.argsort(ours.boxes[:, 0])], boxes[order], atol=1e-2)
+    np.testing.assert_allclose(ours.landmarks[np.argsort(ours.boxes[:, 0])], lms[order], atol=1e-2)
+
+
 def test_mtcnn_on_1080p_grey_and_downscaled_detection(mtcnn):
     canvas = np.full((1080, 1920, 3), 60, np.uint8)
     paste(canvas, portrait(1.5), 700, 100)  # 900x768 face photo in a 1080p frame

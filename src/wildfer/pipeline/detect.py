@@ -99,9 +99,18 @@ class MTCNNDetector:
         self._nets: dict[int, object] = {}  # one MTCNN per effective min_face_size
 
     def _net(self, min_face_px: int):
+        import torch
+
         if min_face_px not in self._nets:
-            self._nets[min_face_px] = self._mtcnn_cls(keep_all=True, device="cpu", min_face_size=min_face_px,
-                                                      thresholds=self.thresholds, post_process=False)
+            with torch.inference_mode():
+                net = self._mtcnn_cls(keep_all=True, device="cpu", min_face_size=min_face_px,
+                                      thresholds=self.thresholds, post_process=False)
+                # Channels-last weights make every conv and max-pool output channels-last, where
+                # torch's CPU max-pool is vectorised: R-/O-Net's pools were a third of detection
+                # time. Same boxes (to 1e-4 px), 1.75x the detections/s (benchmarks/RESULTS.md).
+                for stage in (net.pnet, net.rnet, net.onet):
+                    stage.to(memory_format=torch.channels_last)
+            self._nets[min_face_px] = net
         return self._nets[min_face_px]
 
     def __call__(self, rgb: np.ndarray) -> Faces:
