@@ -7,6 +7,11 @@ model is also quantised to int8 (``wildfer export --int8``, calibrated on that F
 face-crop folder) and timed with onnxruntime as a further column.
 
     python benchmarks/bench_inference.py --model default --threads 2 --int8-calib ../shared/data/fer2013
+
+``--onnx M [M ...]`` times ready ONNX files or shipped names (e.g. ``default-int8`` against an older
+``.int8.onnx``) with onnxruntime, interleaved, in a second table.
+
+    python benchmarks/bench_inference.py --threads 1 --onnx default-int8 /tmp/old_default.int8.onnx
 """
 
 from __future__ import annotations
@@ -50,9 +55,12 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=3.0, help="timed seconds per measurement")
     ap.add_argument("--repeats", type=int, default=3, help="interleaved rounds per cell (median reported)")
     ap.add_argument("--int8-calib", default=None, help="also time an int8 copy calibrated on this folder")
+    ap.add_argument("--onnx", nargs="+", default=None, help="only time these .onnx files / shipped names with onnxruntime")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     rng = np.random.default_rng(0)
+    if args.onnx:
+        return onnx_table(args, rng)
     clfs = {b: Classifier(args.model, backend=b, threads=args.threads) for b in ("torch", "onnx")}
     clfs["nchw"] = NCHW(args.model)
     tmp = tempfile.TemporaryDirectory(prefix="wildfer-bench-")
@@ -78,6 +86,23 @@ def main() -> None:
         r = {k: float(np.median(v)) for k, v in runs.items()}
         extra = f" {r['int8']:,.0f} | {r['int8'] / r['torch']:.2f}x |" if int8 else ""
         print(f"| {b} | {r['nchw']:,.0f} | {r['torch']:,.0f} | {r['onnx']:,.0f} | {r['onnx'] / r['torch']:.2f}x |" + extra)
+
+
+def onnx_table(args, rng: np.random.Generator) -> None:
+    clfs = {m: Classifier(m, backend="onnx", threads=args.threads) for m in args.onnx}
+    print(f"onnxruntime, threads {args.threads}; median of {args.repeats} interleaved rounds of {args.seconds} s")
+    print("| model | " + " | ".join(f"batch {b} faces/s" for b in args.batches) + " |")
+    print("|---|" + "---:|" * len(args.batches))
+    rows = {m: [] for m in clfs}
+    for b in args.batches:
+        runs = {m: [] for m in clfs}
+        for _ in range(args.repeats):
+            for m, c in clfs.items():
+                runs[m].append(faces_per_s(c, b, args.seconds, rng))
+        for m in clfs:
+            rows[m].append(float(np.median(runs[m])))
+    for m, r in rows.items():
+        print(f"| {m} | " + " | ".join(f"{v:,.0f}" for v in r) + " |")
 
 
 if __name__ == "__main__":
