@@ -107,7 +107,8 @@ class MTCNNDetector:
                                       thresholds=self.thresholds, post_process=False)
                 # Channels-last weights make every conv and max-pool output channels-last, where
                 # torch's CPU max-pool is vectorised: R-/O-Net's pools were a third of detection
-                # time. Same boxes (to 1e-4 px), 1.75x the detections/s (benchmarks/RESULTS.md).
+                # time. Same boxes (to 1e-4 px); 1.2-1.35x the detections/s on an idle CPU, 1.75x
+                # on a contended one (benchmarks/bench_detect.py, RESULTS.md).
                 for stage in (net.pnet, net.rnet, net.onet):
                     stage.to(memory_format=torch.channels_last)
             self._nets[min_face_px] = net
