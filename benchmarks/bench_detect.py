@@ -1,11 +1,16 @@
-"""Face-detector speed: wildfer's MTCNN (channels-last nets) vs facenet-pytorch's own (NCHW), same frames.
+"""Face-detector speed and agreement: wildfer's MTCNN vs facenet-pytorch's own, same frames.
 
-Decodes the first ``--frames`` frames of each clip, then times both detectors on them in
-interleaved rounds (median ms per detection), at predict's video settings (longer side 480 px,
-min face 40 px) and with ``--threads`` torch threads. Also checks that both find the same faces:
-count per frame and the largest box-corner difference in pixels.
+wildfer's ``mtcnn`` detector runs facenet-pytorch's P-, R- and O-Net (channels-last) in its own
+cascade (``pipeline/mtcnn.py``: OpenCV resizing instead of one torch interpolation per pyramid level
+and per candidate). The reference is facenet-pytorch's ``MTCNN.detect`` exactly as it ships (NCHW
+nets), wrapped with the same downscaling and score cut as wildfer's detector. Both run on the first
+``--frames`` frames of each clip at predict's video settings (longer side 480 px, min face 40 px)
+and, with ``--photos``, on every photo of ``faces/images`` at predict's photo settings (1280 px,
+20 px). Prints the median ms per detection over interleaved rounds, the faces each finds, frames
+where the counts differ, and, for faces both find (IoU >= 0.5), how far the box corners are apart
+as a share of the face's width (median / 95th percentile / max).
 
-    python benchmarks/bench_detect.py --threads 1
+    python benchmarks/bench_detect.py --threads 1 --photos
 """
 
 from __future__ import annotations
@@ -17,10 +22,38 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from wildfer.pipeline.detect import create_detector
+from wildfer.pipeline.detect import Faces, _resize_factor, create_detector
+from wildfer.pipeline.track import iou_matrix
 
 REPO = Path(__file__).resolve().parents[1]
 CLIPS = ["single_face.mp4", "short_hamilton_clip.mp4"]
+
+
+class Facenet:
+    """facenet-pytorch's own MTCNN.detect with wildfer's resizing and score cut around it."""
+
+    def __init__(self, max_side: int, min_face: int, min_score: float = 0.9):
+        from facenet_pytorch import MTCNN
+
+        self.max_side, self.min_face, self.min_score = max_side, min_face, min_score
+        self.mtcnn_cls, self.nets = MTCNN, {}
+
+    def __call__(self, rgb: np.ndarray) -> Faces:
+        import cv2
+
+        h, w = rgb.shape[:2]
+        f = _resize_factor(h, w, self.max_side)
+        img = cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA) if f != 1.0 else rgb
+        px = max(12, int(round(self.min_face * f)))
+        if px not in self.nets:
+            self.nets[px] = self.mtcnn_cls(keep_all=True, device="cpu", min_face_size=px, post_process=False)
+        with torch.inference_mode():
+            boxes, probs, lms = self.nets[px].detect(np.ascontiguousarray(img), landmarks=True)
+        if boxes is None:
+            return Faces.empty()
+        keep = np.asarray(probs, np.float32) >= self.min_score
+        return Faces(np.asarray(boxes, np.float32)[keep] / f, np.asarray(probs, np.float32)[keep],
+                     np.asarray(lms, np.float32)[keep] / f)
 
 
 def frames_of(path: Path, n: int) -> list[np.ndarray]:
@@ -30,13 +63,43 @@ def frames_of(path: Path, n: int) -> list[np.ndarray]:
         return [f.to_ndarray(format="rgb24") for _, f in zip(range(n), c.decode(video=0))]
 
 
-def nchw(det):
-    """``det`` with its facenet-pytorch nets back in the default NCHW layout (what facenet runs)."""
-    with torch.inference_mode():
-        for net in det._nets.values():
-            for stage in (net.pnet, net.rnet, net.onet):
-                stage.to(memory_format=torch.contiguous_format)
-    return det
+def photos_of(folder: Path) -> list[np.ndarray]:
+    import cv2
+
+    out = []
+    for p in sorted(folder.iterdir()):
+        im = cv2.imread(str(p), cv2.IMREAD_COLOR)
+        if im is not None:
+            out.append(cv2.cvtColor(im, cv2.COLOR_BGR2RGB))
+    return out
+
+
+def compare(name: str, images: list[np.ndarray], max_side: int, min_face: int, rounds: int) -> None:
+    dets = {"facenet": Facenet(max_side, min_face), "wildfer": create_detector("mtcnn", max_side=max_side, min_face=min_face)}
+    for d in dets.values():
+        d(images[0])  # builds the nets (and warms up)
+    times = {k: [] for k in dets}
+    for _ in range(rounds):
+        for k, d in dets.items():
+            t = time.perf_counter()
+            for im in images:
+                d(im)
+            times[k].append((time.perf_counter() - t) / len(images) * 1e3)
+    a = [dets["facenet"](im) for im in images]
+    b = [dets["wildfer"](im) for im in images]
+    differ = sum(len(x) != len(y) for x, y in zip(a, b))
+    rel = []
+    for x, y in zip(a, b):
+        iou = iou_matrix(x.boxes, y.boxes)
+        for i in range(len(x)):
+            if len(y) and iou[i].max() >= 0.5:
+                j = iou[i].argmax()
+                rel.append(np.abs(x.boxes[i] - y.boxes[j]).max() / max(1.0, x.boxes[i, 2] - x.boxes[i, 0]))
+    rel = np.array(rel) * 100
+    t_f, t_w = float(np.median(times["facenet"])), float(np.median(times["wildfer"]))
+    spread = f"{np.median(rel):.1f} / {np.percentile(rel, 95):.1f} / {rel.max():.1f}" if len(rel) else "-"
+    print(f"| {name} | {len(images)} | {t_f:.1f} | {t_w:.1f} | {t_f / t_w:.2f}x | {sum(map(len, a))} / {sum(map(len, b))} | "
+          f"{differ} | {len(rel)} | {spread} |", flush=True)
 
 
 def main() -> None:
@@ -45,34 +108,17 @@ def main() -> None:
     ap.add_argument("--frames", type=int, default=40)
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--max-side", type=int, default=480)
-    ap.add_argument("--min-face", type=int, default=40)
+    ap.add_argument("--photos", action="store_true", help="also every photo of faces/images at predict's photo settings")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    print(f"MTCNN at {args.max_side} px, min face {args.min_face} px, {args.threads} torch thread(s), "
-          f"{args.frames} frames per clip, median of {args.rounds} interleaved rounds")
-    print("| clip | facenet NCHW ms/detection | wildfer channels-last ms/detection | speed-up | faces (NCHW / CL) | frames with a different count | max box diff px |")
-    print("|---|---:|---:|---:|---:|---:|---:|")
+    print(f"{args.threads} torch thread(s), median of {args.rounds} interleaved rounds")
+    print("| images | n | facenet-pytorch ms/detection | wildfer ms/detection | speed-up | faces (facenet / wildfer) "
+          "| images with a different count | faces matched | box corner diff, % of face width: median / p95 / max |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---|")
     for clip in CLIPS:
-        frames = frames_of(args.data / "faces" / "videos" / clip, args.frames)
-        dets = {k: create_detector("mtcnn", max_side=args.max_side, min_face=args.min_face) for k in ("nchw", "cl")}
-        for d in dets.values():
-            d(frames[0])  # builds the nets (and warms up)
-        nchw(dets["nchw"])
-        times = {k: [] for k in dets}
-        for _ in range(args.rounds):
-            for k, d in dets.items():
-                t = time.perf_counter()
-                for f in frames:
-                    d(f)
-                times[k].append((time.perf_counter() - t) / len(frames) * 1e3)
-        a = [dets["nchw"](f) for f in frames]
-        b = [dets["cl"](f) for f in frames]
-        differ = sum(len(x) != len(y) for x, y in zip(a, b))
-        diff = max((np.abs(x.boxes - y.boxes).max() for x, y in zip(a, b) if len(x) == len(y) and len(x)), default=0.0)
-        t_n, t_c = float(np.median(times["nchw"])), float(np.median(times["cl"]))
-        print(f"| {clip} | {t_n:.1f} | {t_c:.1f} | {t_n / t_c:.2f}x | {sum(map(len, a))} / {sum(map(len, b))} | "
-              f"{differ} | {diff:.1e} |")
+        compare(f"{clip} (480 px, min 40)", frames_of(args.data / "faces" / "videos" / clip, args.frames), 480, 40, args.rounds)
+    if args.photos:
+        compare("faces/images (1280 px, min 20)", photos_of(args.data / "faces" / "images"), 1280, 20, 1)
 
 
 if __name__ == "__main__":

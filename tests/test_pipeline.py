@@ -76,8 +76,10 @@ def test_mtcnn_counts_two_people_and_no_one(mtcnn):
     assert len(mtcnn(np.full((240, 320, 3), 128, np.uint8))) == 0
 
 
-def test_mtcnn_channels_last_gives_facenets_own_boxes():
-    # Our MTCNN runs its nets channels-last for speed; the detections must be facenet-pytorch's.
+def test_mtcnn_cascade_finds_facenets_faces():
+    # wildfer runs facenet-pytorch's nets (channels-last) in its own cascade, which resizes with
+    # OpenCV instead of torch's area interpolation (pipeline/mtcnn.py): the same faces must come
+    # out, boxes and landmarks within a few percent of the face size.
     import torch
     from facenet_pytorch import MTCNN
 
@@ -87,12 +89,14 @@ def test_mtcnn_channels_last_gives_facenets_own_boxes():
     with torch.inference_mode():
         boxes, probs, lms = MTCNN(keep_all=True, device="cpu", min_face_size=20, post_process=False).detect(canvas, landmarks=True)
     ours = (det := create_detector("mtcnn", max_side=None, min_face=20))(canvas)
-    assert next(iter(det._nets.values())).rnet.conv1.weight.is_contiguous(memory_format=torch.channels_last)
+    assert det.nets()[1].conv1.weight.is_contiguous(memory_format=torch.channels_last)
     boxes, lms = np.asarray(boxes, np.float32), np.asarray(lms, np.float32)
     assert len(ours) == len(boxes) == 2
-    order = np.argsort(boxes[:, 0])
-    np.testing.assert_allclose(ours.boxes[np.argsort(ours.boxes[:, 0])], boxes[order], atol=1e-2)
-    np.testing.assert_allclose(ours.landmarks[np.argsort(ours.boxes[:, 0])], lms[order], atol=1e-2)
+    order, mine = np.argsort(boxes[:, 0]), np.argsort(ours.boxes[:, 0])
+    side = (boxes[order, 2] - boxes[order, 0])[:, None]
+    assert (np.abs(ours.boxes[mine] - boxes[order]) < 0.05 * side).all()
+    assert (np.abs(ours.landmarks[mine] - lms[order]).max(axis=2) < 0.03 * side).all()
+    assert (ours.scores > 0.99).all()
 
 
 def test_mtcnn_on_1080p_grey_and_downscaled_detection(mtcnn):

@@ -64,7 +64,8 @@ def test_predict_video_and_photos_writes_every_output(media, tmp_path, capsys, m
         assert (float(r["x0"]) < 160) == (r["face_id"] == "0")
     for r in data:
         p = np.array([float(r[f"p_{c}"]) for c in FERPLUS.names])
-        assert abs(p.sum() - 1) < 1e-3 and r["label"] == FERPLUS.names[p.argmax()]
+        # the label is the arg-max of the unrounded probabilities: a tie at 4 decimals may go either way
+        assert abs(p.sum() - 1) < 1e-3 and p[FERPLUS.names.index(r["label"])] == p.max()
     photos = [r for r in data if r["source"] in ("alpha", "bw")]
     assert {r["source"] for r in photos} == {"alpha", "bw"}
     assert all(r["frame"] == "0" and r["time_s"] == "0.000" for r in photos)

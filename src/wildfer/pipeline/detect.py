@@ -5,8 +5,8 @@ Every detector maps an RGB uint8 ``(H, W, 3)`` frame to :class:`Faces`: ``boxes`
 and ``landmarks`` float32 ``(N, 5, 2)`` (x, y pixels: left eye, right eye, nose, left and right
 mouth corner, "left" as seen in the image).
 
-Registered here: ``mtcnn`` (facenet-pytorch 2.6.0; its pnet/rnet/onet weights, 2 MB, ship inside
-the wheel). OpenCV's Haar cascades are not offered: the opencv-python-headless 5.x wheel ships no
+Registered here: ``mtcnn`` (facenet-pytorch 2.6.0's pnet/rnet/onet and their weights, 2 MB, which
+ship inside its wheel, run in wildfer's own cascade: :mod:`.mtcnn`). OpenCV's Haar cascades are not offered: the opencv-python-headless 5.x wheel ships no
 cascade files (``cv2.data.haarcascades`` holds only ``__init__.py``), and Haar gives no landmarks.
 """
 
@@ -75,7 +75,7 @@ def _resize_factor(h: int, w: int, max_side: int | None) -> float:
 
 @register_detector("mtcnn")
 class MTCNNDetector:
-    """MTCNN (Zhang et al. 2016) from facenet-pytorch, run on CPU.
+    """MTCNN (Zhang et al. 2016): facenet-pytorch's nets in :func:`.mtcnn.detect`, run on CPU.
 
     ``max_side``: the frame is downscaled so its longer side is at most this many pixels before
     detection (boxes and landmarks are scaled back); detection cost grows with pixel count, so this
@@ -96,27 +96,28 @@ class MTCNNDetector:
         self.max_side, self.min_face, self.min_score = max_side, min_face, min_score
         self.thresholds = list(thresholds)
         self._mtcnn_cls = MTCNN
-        self._nets: dict[int, object] = {}  # one MTCNN per effective min_face_size
+        self._nets = None  # (pnet, rnet, onet), built on first use
 
-    def _net(self, min_face_px: int):
+    def nets(self):
+        """facenet-pytorch's P-, R- and O-Net (eval mode, channels-last weights)."""
         import torch
 
-        if min_face_px not in self._nets:
+        if self._nets is None:
             with torch.inference_mode():
-                net = self._mtcnn_cls(keep_all=True, device="cpu", min_face_size=min_face_px,
-                                      thresholds=self.thresholds, post_process=False)
+                net = self._mtcnn_cls(keep_all=True, device="cpu", thresholds=self.thresholds, post_process=False)
                 # Channels-last weights make every conv and max-pool output channels-last, where
                 # torch's CPU max-pool is vectorised: R-/O-Net's pools were a third of detection
-                # time. Same boxes (to 1e-4 px); 1.2-1.35x the detections/s on an idle CPU, 1.75x
+                # time. Same outputs (to 1e-4 px); 1.2-1.35x the detections/s on an idle CPU, 1.75x
                 # on a contended one (benchmarks/bench_detect.py, RESULTS.md).
-                for stage in (net.pnet, net.rnet, net.onet):
-                    stage.to(memory_format=torch.channels_last)
-            self._nets[min_face_px] = net
-        return self._nets[min_face_px]
+                self._nets = tuple(stage.eval().to(memory_format=torch.channels_last)
+                                   for stage in (net.pnet, net.rnet, net.onet))
+        return self._nets
 
     def __call__(self, rgb: np.ndarray) -> Faces:
         import cv2
         import torch
+
+        from .mtcnn import detect
 
         h, w = rgb.shape[:2]
         f = _resize_factor(h, w, self.max_side)
@@ -124,13 +125,9 @@ class MTCNNDetector:
         # MTCNN's first scale cannot see faces smaller than 12 px; below that, nothing to find.
         min_px = max(12, int(round(self.min_face * f)))
         with torch.inference_mode():
-            boxes, probs, lms = self._net(min_px).detect(np.ascontiguousarray(img), landmarks=True)
-        if boxes is None or len(boxes) == 0:
-            return Faces.empty()
-        boxes = np.asarray(boxes, np.float32) / f
-        probs = np.asarray(probs, np.float32)
-        lms = np.asarray(lms, np.float32) / f
+            boxes, probs, lms = detect(np.ascontiguousarray(img), *self.nets(), min_px, self.thresholds)
         keep = probs >= self.min_score
+        boxes, lms = boxes[keep] / f, lms[keep] / f
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
-        return Faces(boxes[keep], probs[keep], lms[keep])
+        return Faces(boxes, probs[keep], lms)
