@@ -29,7 +29,7 @@ from .resume import (clear_done, drop_parts_folder, mark_done, merge_part, read_
 from .results import CSVSink, FaceRow, SourceLog, write_summary
 from .smooth import StreamSmoother
 from .sources import Source, expand_inputs, open_frames, probe
-from .track import IoUTracker, propagate
+from .track import IoUTracker, flow_grey, propagate
 
 
 OUTPUT_KINDS = ("summaries", "plots", "videos", "abaw")  # PredictResult lists = done-marker keys
@@ -227,7 +227,6 @@ def _collect(out: Path, csv_path: Path, sources: list[Source], names: list[str],
 
 def _run_source(src: Source, name: str, clf: Classifier, detector, opts: PredictOptions, sink: CSVSink,
                 timer: StageTimer, on_frame: Callable[[], None] | None = None) -> SourceLog:
-    import cv2
     from tqdm import tqdm
 
     t0 = time.perf_counter()
@@ -272,9 +271,9 @@ def _run_source(src: Source, name: str, clf: Classifier, detector, opts: Predict
             break
         t0 = timer.add("decode", t0)
         if is_video and opts.detect_every > 1:
-            grey = cv2.cvtColor(fr.rgb, cv2.COLOR_RGB2GRAY)
+            grey = flow_grey(fr.rgb)
             if k % opts.detect_every and prev_grey is not None:
-                faces = propagate(prev_grey, grey, faces)
+                faces = propagate(prev_grey, grey, faces, grey.shape[1] / fr.rgb.shape[1])
                 t0 = timer.add("track", t0)
             else:
                 faces = detector(fr.rgb)

@@ -72,8 +72,29 @@ class IoUTracker:
         return ids
 
 
-def propagate(prev_grey: np.ndarray, grey: np.ndarray, faces: Faces) -> Faces:
+# Optical flow runs on grey frames at most this wide/high: LK's cost is mostly building image
+# pyramids, which scales with pixels. 320 px on 640x360 clips: 1.7 -> ~0.5 ms a frame (idle, 1
+# thread), face agreement in benchmarks/RESULTS.md.
+FLOW_MAX_SIDE = 320
+
+
+def flow_grey(rgb: np.ndarray) -> np.ndarray:
+    """The grey frame optical flow runs on: luma, area-downscaled to ``FLOW_MAX_SIDE``."""
+    import cv2
+
+    grey = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY)
+    h, w = grey.shape
+    f = FLOW_MAX_SIDE / max(h, w)
+    if f < 1:
+        grey = cv2.resize(grey, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA)
+    return grey
+
+
+def propagate(prev_grey: np.ndarray, grey: np.ndarray, faces: Faces, scale: float = 1.0) -> Faces:
     """Carry ``faces`` from ``prev_grey`` to ``grey`` (uint8 (H, W)) by pyramidal Lucas-Kanade flow.
+
+    ``scale``: the grey frames' size over the frame's the faces are in (:func:`flow_grey`);
+    boxes and landmarks stay in frame pixels.
 
     Per face, the 5 landmarks and a 4x4 grid inside its box are tracked, a similarity transform is
     fitted to the points that were found (RANSAC), and box and landmarks move with it. A face with
@@ -92,8 +113,8 @@ def propagate(prev_grey: np.ndarray, grey: np.ndarray, faces: Faces) -> Faces:
     for b, lm in zip(faces.boxes, faces.landmarks):
         wh = np.array([b[2] - b[0], b[3] - b[1]], np.float32)
         pts_all.append(np.concatenate([lm, b[:2] + grid * wh]))
-    pts = np.concatenate(pts_all).astype(np.float32).reshape(-1, 1, 2)
-    lk = dict(winSize=(21, 21), maxLevel=3)
+    pts = (np.concatenate(pts_all) * scale).astype(np.float32).reshape(-1, 1, 2)
+    lk = dict(winSize=(15, 15), maxLevel=2) if scale < 1 else dict(winSize=(21, 21), maxLevel=3)
     nxt, st, _ = cv2.calcOpticalFlowPyrLK(prev_grey, grey, pts, None, **lk)
     # Forward-backward check (Kalal et al. 2010): a point is trusted only if flowing it back lands
     # within 1 px of where it started. When a face vanishes (cut, occlusion) the points fail this
@@ -105,8 +126,8 @@ def propagate(prev_grey: np.ndarray, grey: np.ndarray, faces: Faces) -> Faces:
         ok = good[i * n:(i + 1) * n]
         if ok.sum() < n // 2:
             continue
-        src = pts[i * n:(i + 1) * n, 0][ok]
-        dst = nxt[i * n:(i + 1) * n, 0][ok]
+        src = pts[i * n:(i + 1) * n, 0][ok] / scale
+        dst = nxt[i * n:(i + 1) * n, 0][ok] / scale
         m, _ = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=3.0)
         if m is None:
             continue
