@@ -138,3 +138,23 @@ def test_default_model_student_learns_from_stage2():
     narrow = create_model(student.model.name, 8, student.model.in_chans, student.model.input_size, **student.model.kwargs)
     n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     assert n(narrow) < n(wide) / 3
+
+
+def test_resnet18_without_stem_pool_keeps_4x_the_positions():
+    """``stem_pool: false`` (recipes/fer_student_hires.yaml) removes only the stem's max-pool: the
+    same parameters, a 48 px face leaves the last stage as 3x3 cells instead of 2x2."""
+    import torch
+
+    kw = {"channels": [8, 16, 32, 64], "stem_width": 8}
+    pooled = create_model("resnet18", 8, 1, 48, **kw)
+    hires = create_model("resnet18", 8, 1, 48, stem_pool=False, **kw)
+    n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    assert n(pooled) == n(hires)
+    x = torch.zeros(1, 1, 48, 48)
+    assert pooled.backbone.forward_features(x).shape[-2:] == (2, 2)
+    assert hires.backbone.forward_features(x).shape[-2:] == (3, 3)
+    assert hires(x).shape == (1, 8)
+    cfg = load_config(RECIPES / "fer_student_hires.yaml")
+    student = load_config(RECIPES / "default_fer_student.yaml")
+    assert cfg.model.kwargs["stem_pool"] is False
+    assert cfg.data == student.data and cfg.optim == student.optim and cfg.augment == student.augment

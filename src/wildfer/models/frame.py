@@ -47,9 +47,18 @@ def _mlp_head(num_features: int, hidden: tuple[int, ...], num_classes: int, drop
 
 
 @register_model("resnet18")
-def resnet18(num_classes: int, in_chans: int = 3, input_size: int = 112, drop_rate: float = 0.0, **kw) -> FrameClassifier:
-    """Seed 000: ResNet-18 (timm) with a linear head."""
+def resnet18(num_classes: int, in_chans: int = 3, input_size: int = 112, drop_rate: float = 0.0,
+             stem_pool: bool = True, **kw) -> FrameClassifier:
+    """Seed 000: ResNet-18 (timm) with a linear head.
+
+    ``stem_pool=False`` drops the stem's 3x3 stride-2 max-pool, so the body's total stride is 16
+    instead of 32: a 48 px face leaves the last stage as 3x3 cells instead of 2x2, and every stage
+    works on 4x the positions (4x the multiply-adds at a given width). Other ``kw`` go to timm
+    (``channels``, ``stem_width``, ...).
+    """
     body = _timm_body("resnet18", in_chans, **kw)
+    if not stem_pool:
+        body.maxpool = nn.Identity()
     return FrameClassifier(body, nn.Sequential(nn.Dropout(drop_rate), nn.Linear(body.num_features, num_classes)), body.num_features)
 
 
