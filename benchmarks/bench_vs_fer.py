@@ -5,6 +5,7 @@ Run with the wildfer venv; fer runs in its own environment through benchmarks/be
 dependency):
 
     nice -n 5 .venv/bin/python benchmarks/bench_vs_fer.py [CLIP ...] [--fer-python /work/fer_bench_venv/bin/python] [--rounds 2]
+        [--detect-every K]   # wildfer with predict --detect-every K instead of its default
 
 Each round runs, in this order, so that background load falls on both tools alike:
 
@@ -50,11 +51,12 @@ def count_rows(csv_path: Path) -> tuple[int, int]:
     return len(rows), len({r["frame"] for r in rows})
 
 
-def wildfer_cli(clip: Path, tmp: Path) -> dict:
+def wildfer_cli(clip: Path, tmp: Path, detect_every: int | None) -> dict:
     exe = Path(sys.executable).parent / "wildfer"
     out = tmp / "wf_cli"
+    extra = ["--detect-every", str(detect_every)] if detect_every else []
     t = time.perf_counter()
-    subprocess.run([str(exe), "predict", str(clip), "--out", str(out), "--quiet", "--no-plots"],
+    subprocess.run([str(exe), "predict", str(clip), "--out", str(out), "--quiet", "--no-plots", *extra],
                    check=True, capture_output=True, text=True)
     wall = time.perf_counter() - t
     summary = json.loads(next((out / "summaries").glob("*.json")).read_text())
@@ -63,7 +65,7 @@ def wildfer_cli(clip: Path, tmp: Path) -> dict:
             "faces": faces, "wall_s": wall, "pipeline_s": None, "process_s": None}
 
 
-def wildfer_inprocess_child(clip: str, out: str) -> None:
+def wildfer_inprocess_child(clip: str, out: str, detect_every: int | None) -> None:
     t = time.perf_counter()
     from wildfer.pipeline.options import PredictOptions
     from wildfer.pipeline.run import predict
@@ -71,16 +73,18 @@ def wildfer_inprocess_child(clip: str, out: str) -> None:
 
     t_import = time.perf_counter() - t
     t = time.perf_counter()
-    res = predict([clip], out, PredictOptions(plots=False, progress=False))  # = the CLI with --quiet --no-plots
+    every = {"detect_every": detect_every} if detect_every else {}
+    res = predict([clip], out, PredictOptions(plots=False, progress=False, **every))  # = the CLI with --quiet --no-plots
     t_predict = time.perf_counter() - t
     print(json.dumps({"frames": res.frames, "import_s": t_import, "pipeline_s": t_predict,
                       "timings": {k: v for k, v in res.timings.items()}}))
 
 
-def wildfer_inprocess(clip: Path, tmp: Path) -> dict:
+def wildfer_inprocess(clip: Path, tmp: Path, detect_every: int | None) -> dict:
     out = tmp / "wf_inproc"
+    extra = ["--detect-every", str(detect_every)] if detect_every else []
     t = time.perf_counter()
-    p = subprocess.run([sys.executable, __file__, "--wildfer-child", str(clip), str(out)],
+    p = subprocess.run([sys.executable, __file__, "--wildfer-child", str(clip), str(out), *extra],
                        check=True, capture_output=True, text=True)
     wall = time.perf_counter() - t
     d = json.loads(p.stdout.strip().splitlines()[-1])
@@ -105,21 +109,23 @@ def main() -> None:
     ap.add_argument("clips", nargs="*", type=Path, default=CLIPS)
     ap.add_argument("--fer-python", default="/work/fer_bench_venv/bin/python")
     ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--detect-every", type=int, default=None, help="wildfer's --detect-every (default: its own)")
     ap.add_argument("--wildfer-child", nargs=2, metavar=("CLIP", "OUT"), help=argparse.SUPPRESS)
     a = ap.parse_args()
     if a.wildfer_child:
-        wildfer_inprocess_child(*a.wildfer_child)
+        wildfer_inprocess_child(*a.wildfer_child, a.detect_every)
         return
 
-    print(f"nice {os.nice(0)}, cpus {os.cpu_count()}, load average before {os.getloadavg()}", flush=True)
+    print(f"nice {os.nice(0)}, cpus {os.cpu_count()}, load average before {os.getloadavg()}, "
+          f"wildfer --detect-every {a.detect_every or 'default'}", flush=True)
     table = []
     versions = ""
     for clip in a.clips:
         runs: dict[str, list[dict]] = {}
         load0 = os.getloadavg()
         for r in range(a.rounds):
-            steps = [lambda t: wildfer_cli(clip, t), lambda t: fer_run(clip, a.fer_python, 0),
-                     lambda t: wildfer_inprocess(clip, t), lambda t: fer_run(clip, a.fer_python, 1)]
+            steps = [lambda t: wildfer_cli(clip, t, a.detect_every), lambda t: fer_run(clip, a.fer_python, 0),
+                     lambda t: wildfer_inprocess(clip, t, a.detect_every), lambda t: fer_run(clip, a.fer_python, 1)]
             for step in steps:
                 with tempfile.TemporaryDirectory(prefix="vs_fer_") as tmp:
                     d = step(Path(tmp))
