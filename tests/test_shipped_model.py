@@ -41,8 +41,8 @@ def test_default_weights_ship_inside_the_package():
     with torch.inference_mode():
         p = torch.softmax(model(torch.zeros(2, 1, 48, 48)), -1)
     assert p.shape == (2, 8) and torch.allclose(p.sum(-1), torch.ones(2))
-    # It is what recipes/default_fer_student.yaml trains (RESULTS.md reproduces it from there).
-    recipe = load_config(Path(__file__).resolve().parents[1] / "recipes" / "default_fer_student.yaml")
+    # It is what recipes/fer_student_hires.yaml trains (RESULTS.md reproduces it from there).
+    recipe = load_config(Path(__file__).resolve().parents[1] / "recipes" / "fer_student_hires.yaml")
     assert meta.config["name"] == recipe.name and meta.config["data"]["teacher"] == recipe.data.teacher
     assert {k: v for k, v in meta.model_kwargs.items() if k != "drop_rate"} == recipe.model.kwargs
 

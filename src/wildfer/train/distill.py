@@ -10,8 +10,9 @@ the teacher's distribution (``softmax(z / T)``, computed from its probabilities)
 Why offline: the augmentations are mild (a few degrees, pixels, percent of zoom), so the teacher's
 view of the clean image is a fair target for every augmented view, and one pass over the data
 costs about one student epoch instead of a teacher forward pass every step. This is how the
-shipped default, a half-width ResNet-18 fast enough for 2,000 faces/s, learns from the full-width
-one (``recipes/default_fer_student.yaml``).
+shipped default, a quarter-width ResNet-18 without the stem max-pool, fast enough for 2,000
+faces/s, learns from the full-width one (``recipes/fer_student_hires.yaml``; its half-width
+predecessor: ``recipes/default_fer_student.yaml``).
 """
 
 from __future__ import annotations
