@@ -6,8 +6,9 @@ and ``landmarks`` float32 ``(N, 5, 2)`` (x, y pixels: left eye, right eye, nose,
 mouth corner, "left" as seen in the image).
 
 Registered here: ``mtcnn`` (facenet-pytorch 2.6.0's pnet/rnet/onet and their weights, 2 MB, which
-ship inside its wheel, run in wildfer's own cascade: :mod:`.mtcnn`). OpenCV's Haar cascades are not offered: the opencv-python-headless 5.x wheel ships no
-cascade files (``cv2.data.haarcascades`` holds only ``__init__.py``), and Haar gives no landmarks.
+ship inside its wheel, run in wildfer's own cascade: :mod:`.mtcnn`). OpenCV's Haar cascades are not
+offered: the opencv-python-headless 5.x wheel ships no cascade files (``cv2.data.haarcascades`` holds
+only ``__init__.py``), and Haar gives no landmarks.
 """
 
 from __future__ import annotations

@@ -4,8 +4,8 @@ The algorithm and constants are facenet-pytorch's ``detect_face`` (itself a port
 MATLAB code): a scale pyramid for P-Net, NMS, box calibration, squaring, R-Net on 24x24 crops,
 O-Net on 48x48 crops, landmarks, a final "Min" NMS. What differs is how images are resized:
 facenet-pytorch makes every pyramid level and every candidate crop with its own
-``torch.nn.functional.interpolate(mode="area")`` call (~14 ms a pyramid, ~115 us a crop, ~100
-candidates a frame: half of a detection's time). Here each pyramid level is made from the one
+``torch.nn.functional.interpolate(mode="area")`` call (~14 ms a pyramid, ~115 us a crop, 25-90
+R-Net candidates a frame on the test clips: about a third of a detection's time). Here each pyramid level is made from the one
 before with ``cv2.resize`` (bilinear for the 0.709 steps; area averaging only for the first,
 larger reduction) and each crop with ``cv2.resize`` (area averaging only where it shrinks more
 than 2x). On predict's video settings that is 2.1-2.4x facenet-pytorch's detections per second
@@ -40,8 +40,7 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, method: str = "
     if method == "union":
         from torchvision.ops import nms as tv_nms
 
-        # torchvision's C++ NMS; the +1 sizes do not change which boxes overlap above a threshold
-        # enough to matter (facenet-pytorch uses it for these stages too).
+        # torchvision's C++ NMS (no +1 in box sizes), as facenet-pytorch uses for these stages.
         return tv_nms(torch.from_numpy(boxes[:, :4].astype(np.float32)),
                       torch.from_numpy(scores.astype(np.float32)), threshold).numpy()
     x0, y0, x1, y1 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
@@ -93,8 +92,9 @@ def _crops(img: np.ndarray, boxes: np.ndarray, size: int) -> tuple[np.ndarray, n
     out = np.empty((len(idx), size, size, 3), np.uint8)
     for j, i in enumerate(idx):
         crop = img[y0[i]:y1[i], x0[i]:x1[i]]
-        # Area averaging only where a crop shrinks by more than 2x (bilinear would alias there);
-        # OpenCV's area path for non-integer ratios is ~80 us a crop against ~5 us for bilinear.
+        # Area averaging only where a crop shrinks by more than 2x (bilinear would alias there):
+        # OpenCV's area path for non-integer ratios costs 35-65 us a crop, bilinear 8-10 us
+        # (40 -> 24, 100 -> 24 and 80 -> 48 px, 1 OpenCV thread, while a test run shared the CPU).
         big = crop.shape[0] > 2 * size or crop.shape[1] > 2 * size
         out[j] = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA if big else cv2.INTER_LINEAR)
     return out, idx

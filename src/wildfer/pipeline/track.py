@@ -74,8 +74,8 @@ class IoUTracker:
 
 
 # Optical flow runs on grey frames at most this wide/high: LK's cost is mostly building image
-# pyramids, which scales with pixels. 320 px on 640x360 clips: 1.7 -> ~0.5 ms a frame (idle, 1
-# thread), face agreement in benchmarks/RESULTS.md.
+# pyramids, which scales with pixels. 320 px on 640x360 clips: tracking 2.0 -> 1.4 ms a frame on
+# single_face.mp4 (idle, 1 thread; face agreement unchanged, benchmarks/RESULTS.md).
 FLOW_MAX_SIDE = 320
 
 
@@ -118,7 +118,7 @@ def propagate(prev_grey: np.ndarray, grey: np.ndarray, faces: Faces, scale: floa
     lk = dict(winSize=(15, 15), maxLevel=2) if scale < 1 else dict(winSize=(21, 21), maxLevel=3)
     nxt, st, _ = cv2.calcOpticalFlowPyrLK(prev_grey, grey, pts, None, **lk)
     # Forward-backward check (Kalal et al. 2010): a point is trusted only if flowing it back lands
-    # within 1 px of where it started. When a face vanishes (cut, occlusion) the points fail this
+    # within 1 px (of the flow image) of where it started. When a face vanishes (cut, occlusion) the points fail this
     # and the face is dropped instead of sliding onto the background.
     back, st_b, _ = cv2.calcOpticalFlowPyrLK(grey, prev_grey, nxt, None, **lk)
     good = (st[:, 0] == 1) & (st_b[:, 0] == 1) & (np.linalg.norm(back - pts, axis=2)[:, 0] < 1.0)
