@@ -18,7 +18,7 @@ from wildfer.pipeline.align import TEMPLATES, align_faces, similarity_transform
 from wildfer.pipeline.detect import create_detector, list_detectors
 from wildfer.pipeline.smooth import StreamSmoother
 from wildfer.pipeline.sources import MediaError, expand_inputs, prefetched
-from wildfer.pipeline.track import IoUTracker, iou_matrix, propagate
+from wildfer.pipeline.track import FLOW_MAX_SIDE, IoUTracker, flow_grey, iou_matrix, propagate
 
 
 @pytest.fixture(scope="module")
@@ -119,15 +119,22 @@ def test_tracker_keeps_ids_and_starts_new_ones():
     assert iou_matrix(a[None], (a + 25)[None])[0, 0] == pytest.approx(625 / (2 * 2500 - 625))
 
 
-def test_optical_flow_carries_landmarks_with_the_face(mtcnn):
-    canvas = np.full((300, 400, 3), 90, np.uint8)
+@pytest.mark.parametrize("side", [400, 640])
+def test_optical_flow_carries_landmarks_with_the_face(mtcnn, side):
+    canvas = np.full((side * 3 // 4, side, 3), 90, np.uint8)
     face = portrait(0.35)
     f0 = paste(canvas.copy(), face, 40, 30)
     f1 = paste(canvas.copy(), face, 47, 34)  # moved by (7, 4) px
     faces = mtcnn(f0)
     grey = lambda x: cv2.cvtColor(x, cv2.COLOR_RGB2GRAY)  # noqa: E731
-    moved = propagate(grey(f0), grey(f1), faces)
+    moved = propagate(grey(f0), grey(f1), faces)  # full resolution
     np.testing.assert_allclose(moved.landmarks - faces.landmarks, np.broadcast_to([7, 4], faces.landmarks.shape), atol=1.0)
+    # predict's way: flow on a copy at most FLOW_MAX_SIDE px wide; boxes and landmarks stay in frame pixels
+    g0, g1 = flow_grey(f0), flow_grey(f1)
+    assert g0.shape[1] == FLOW_MAX_SIDE < side
+    moved = propagate(g0, g1, faces, g0.shape[1] / side)
+    np.testing.assert_allclose(moved.landmarks - faces.landmarks, np.broadcast_to([7, 4], faces.landmarks.shape),
+                               atol=side / FLOW_MAX_SIDE)  # ~1 px of the flow image
 
 
 def test_smoother_is_a_centred_moving_average_with_bounded_memory():
