@@ -7,6 +7,7 @@ or, for temporal models (``is_temporal``), ``(B, T, C, H, W)`` to per-frame logi
 
 from __future__ import annotations
 
+import inspect
 from typing import Callable
 
 from torch import nn
@@ -30,11 +31,35 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
-def create_model(name: str, num_classes: int, in_chans: int = 3, input_size: int = 112, **kwargs) -> nn.Module:
-    """Build a registered model by name."""
+def create_model(name: str, num_classes: int, in_chans: int = 3, input_size: int = 112, backbone: str | None = None,
+                 backbone_root: str | None = None, backbone_graph: dict | None = None, **kwargs) -> nn.Module:
+    """Build a registered model by name.
+
+    ``backbone``: a pretrained backbone (:mod:`wildfer.models.backbones`) replacing the model's
+    own frame network, read from the package at ``backbone_root`` (else ``$WILDFER_BACKBONES``),
+    or rebuilt without weights from ``backbone_graph`` (a checkpoint's record of it); temporal
+    models also take a timm model name here for their frame network.
+    """
+    from .backbones import BACKBONES, create_backbone, list_backbones
+
     if name not in _MODELS:
         raise ConfigError(f"unknown model {name!r}; known: {', '.join(list_models())}")
+    builder = _MODELS[name]
+    if backbone in BACKBONES:
+        kwargs["body"] = create_backbone(backbone, backbone_root, backbone_graph)
+    elif backbone is not None:
+        if "backbone" not in inspect.signature(builder).parameters:
+            raise ConfigError(f"model {name!r}: unknown backbone {backbone!r} (pretrained backbones: "
+                              f"{', '.join(list_backbones())})")
+        kwargs["backbone"] = backbone
     try:
-        return _MODELS[name](num_classes=num_classes, in_chans=in_chans, input_size=input_size, **kwargs)
+        return builder(num_classes=num_classes, in_chans=in_chans, input_size=input_size, **kwargs)
     except TypeError as e:
         raise ConfigError(f"model {name!r}: {e}") from None
+
+
+def check_timm_kwargs(model: str, kw: dict) -> None:
+    """A pretrained ``body`` has a fixed architecture: timm options for the default body are an error."""
+    if kw:
+        raise ConfigError(f"model {model!r}: {sorted(kw)} configure its own timm network and do not apply to a "
+                          "pretrained backbone (model.backbone)")

@@ -9,7 +9,8 @@ ignores padded keys). ``seq_len`` is the clip length the paper trained with; it 
 clip length when the run config leaves ``model.seq_len`` at 1.
 
 ``backbone=`` swaps the frame network for any timm model name (e.g. ``test_resnet``, 0.4 M
-parameters) so tests stay fast.
+parameters) so tests stay fast; ``body=`` for a pretrained backbone (``model.backbone``,
+:mod:`wildfer.models.backbones`).
 """
 
 from __future__ import annotations
@@ -93,12 +94,13 @@ def _backbone(name: str, in_chans: int, **kw) -> nn.Module:
 @register_model("resnet101_cbam_blstm")
 def resnet101_cbam_blstm(num_classes: int, in_chans: int = 3, input_size: int = 112, seq_len: int = 8,
                          hidden: int = 512, layers: int = 1, drop_rate: float = 0.0, backbone: str = "resnet101",
-                         cbam: bool = True) -> TemporalClassifier:
+                         cbam: bool = True, body: nn.Module | None = None) -> TemporalClassifier:
     """Seed 001: ResNet-101 with CBAM in every residual block (timm ``attn_layer='cbam'``, applied
     to each block's residual branch), a bidirectional LSTM over ``seq_len``-frame clips (8 in the
-    paper) and a classifier per frame. ``cbam=False`` gives the paper's ResNet+BLSTM ablation."""
-    kw = {"block_args": {"attn_layer": "cbam"}} if cbam else {}
-    body = _backbone(backbone, in_chans, **kw)
+    paper) and a classifier per frame. ``cbam=False`` gives the paper's ResNet+BLSTM ablation; a
+    pretrained ``body`` has no CBAM."""
+    if body is None:
+        body = _backbone(backbone, in_chans, **({"block_args": {"attn_layer": "cbam"}} if cbam else {}))
     head = BLSTMHead(body.num_features, num_classes, hidden, layers, drop_rate)
     return TemporalClassifier(body, head, body.num_features, seq_len)
 
@@ -106,12 +108,13 @@ def resnet101_cbam_blstm(num_classes: int, in_chans: int = 3, input_size: int = 
 @register_model("regnety016_transformer")
 def regnety016_transformer(num_classes: int = 8, in_chans: int = 3, input_size: int = 112, seq_len: int = 64,
                            embed: int = 64, depth: int = 1, heads: int = 2, ff: int = 512, attn_dropout: float = 0.1,
-                           drop_rate: float = 0.5, backbone: str = "regnety_016") -> TemporalClassifier:
+                           drop_rate: float = 0.5, backbone: str = "regnety_016",
+                           body: nn.Module | None = None) -> TemporalClassifier:
     """Seed 003: RegNetY-1.6GF features (888 per frame), Linear -> 64, Transformer encoder (depth 1,
     2 heads, feed-forward 512) over ``seq_len`` = 64 frames, fused by concatenation with the backbone
     features, dropout 0.5 (``drop_rate``), per-frame classifier (8 ABAW3 classes in the paper).
     The paper's Transformer dropout is illegible ("0."); ``attn_dropout`` defaults to PyTorch's 0.1."""
-    body = _backbone(backbone, in_chans)
+    body = body if body is not None else _backbone(backbone, in_chans)
     # fit() always passes model.drop_rate (default 0.0), so the seed 003 recipe sets it to 0.5.
     head = TransformerFusionHead(body.num_features, num_classes, embed, depth, heads, ff, attn_dropout, drop_rate)
     return TemporalClassifier(body, head, body.num_features, seq_len)

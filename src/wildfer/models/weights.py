@@ -52,6 +52,9 @@ class WeightsMeta:
     config: dict = field(default_factory=dict)
     metrics: dict = field(default_factory=dict)
     train_groups: list[str] = field(default_factory=list)  # videos/subjects trained on (leakage guard)
+    # A pretrained backbone's lineage (models.backbones.lineage: origin, licence status, and its
+    # graph without values, from which the architecture is rebuilt); {} for none.
+    backbone: dict = field(default_factory=dict)
     format: int = FORMAT_VERSION
 
     @property
@@ -150,6 +153,9 @@ def _meta_problem(meta: WeightsMeta) -> str | None:
         return f"std must be > 0, got {meta.std!r}"
     if not isinstance(meta.model_kwargs, dict) or not is_int(meta.seq_len) or meta.seq_len < 1:
         return "model_kwargs must be a mapping and seq_len an integer >= 1"
+    if not isinstance(meta.backbone, dict) or (meta.backbone and not (
+            isinstance(meta.backbone.get("name"), str) and isinstance(meta.backbone.get("graph"), dict))):
+        return "backbone must be {} or a mapping with a name and a graph"
     return None
 
 
@@ -165,7 +171,7 @@ def load_model(path_or_name: str | Path = "default") -> tuple[nn.Module, Weights
     p = resolve(path_or_name)
     try:
         model = create_model(meta.model, num_classes=len(meta.label_names), in_chans=meta.in_chans,
-                             input_size=meta.input_size, **meta.model_kwargs)
+                             input_size=meta.input_size, **meta.model_kwargs, **backbone_kwargs(meta))
     except ConfigError as e:
         raise CheckpointError(f"{p}: metadata names a model wildfer cannot build ({e})") from None
     try:
@@ -176,6 +182,14 @@ def load_model(path_or_name: str | Path = "default") -> tuple[nn.Module, Weights
         raise CheckpointError(f"{e}; its metadata claims {meta.model} for {len(meta.label_names)} labels "
                               f"({meta.labels}) and {meta.in_chans} channel(s), which these weights are not") from None
     return model.eval(), meta
+
+
+def backbone_kwargs(meta: WeightsMeta) -> dict:
+    """``create_model`` arguments that rebuild a checkpoint's pretrained backbone from its own
+    record, without the package it was trained from."""
+    if not meta.backbone:
+        return {}
+    return {"backbone": meta.backbone["name"], "backbone_graph": meta.backbone["graph"]}
 
 
 def load_state(model: nn.Module, tensors: dict[str, torch.Tensor], source: str, strict: bool = True) -> list[str]:

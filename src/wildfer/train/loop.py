@@ -36,10 +36,11 @@ from tqdm.auto import tqdm
 
 from ..config import TrainConfig, save_config, to_dict
 from ..data.builders import DataBundle, build_data
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 from ..eval.metrics import classification_metrics
 from ..eval.predict import predictions_in
 from ..eval.sequence import predict_any
+from ..models.backbones import PretrainedBackbone, lineage
 from ..models.preprocess import DEFAULT_MEAN, DEFAULT_STD
 from ..models.registry import create_model
 from ..models.weights import WeightsMeta, atomic_save, load_state, read_checkpoint, save_checkpoint
@@ -51,14 +52,18 @@ from .losses import class_weights, loss_norm, loss_sum
 from .optim import build_optimizer, build_scheduler
 
 
-def _meta(cfg: TrainConfig, bundle: DataBundle, metrics: dict) -> WeightsMeta:
+def _meta(cfg: TrainConfig, bundle: DataBundle, metrics: dict, model=None) -> WeightsMeta:
     c = cfg.model.in_chans
+    body = next((m for m in model.modules() if isinstance(m, PretrainedBackbone)), None) if model is not None else None
+    # A pretrained backbone normalises its input itself, from [0, 1] pixels (models.backbones).
+    mean, std = (0.0, 1.0) if body is not None else (DEFAULT_MEAN, DEFAULT_STD)
     return WeightsMeta(
         model=cfg.model.name, labels=bundle.label_set.key, label_names=list(bundle.label_set.names),
-        input_size=cfg.model.input_size, in_chans=c, mean=[DEFAULT_MEAN] * c, std=[DEFAULT_STD] * c,
+        input_size=cfg.model.input_size, in_chans=c, mean=[mean] * c, std=[std] * c,
         model_kwargs=dict(cfg.model.kwargs, drop_rate=cfg.model.drop_rate) if cfg.model.drop_rate else dict(cfg.model.kwargs),
         seq_len=cfg.model.seq_len, config=to_dict(cfg), metrics=metrics,
         train_groups=sorted(set(bundle.train.groups.tolist())) if getattr(bundle.train, "groups", None) is not None else [],
+        backbone=lineage(body) if body is not None else {},
     )
 
 
@@ -104,7 +109,8 @@ def prepare(cfg: TrainConfig, quiet: bool = False, bundle: DataBundle | None = N
             print(r.summary())
     torch.manual_seed(cfg.seed)
     model = create_model(cfg.model.name, num_classes=len(bundle.label_set), in_chans=cfg.model.in_chans,
-                         input_size=cfg.model.input_size, drop_rate=cfg.model.drop_rate, **cfg.model.kwargs)
+                         input_size=cfg.model.input_size, drop_rate=cfg.model.drop_rate, **cfg.model.kwargs,
+                         **_backbone_args(cfg))
     if cfg.model.init:
         msg = init_weights(model, cfg.model.init, bundle.label_set)
         if not quiet:
@@ -116,6 +122,15 @@ def prepare(cfg: TrainConfig, quiet: bool = False, bundle: DataBundle | None = N
     if not quiet and getattr(batcher, "report", None) is not None:
         print(batcher.report.summary())
     return cfg, bundle, train, model, batcher
+
+
+def _backbone_args(cfg: TrainConfig) -> dict:
+    m = cfg.model
+    if m.backbone is None:
+        return {}
+    if "backbone" in m.kwargs:
+        raise ConfigError("set the frame network in one place: model.backbone or model.kwargs.backbone, not both")
+    return {"backbone": m.backbone, "backbone_root": m.backbone_root}
 
 
 def _distill(cfg: TrainConfig, bundle: DataBundle, train, quiet: bool, device):
@@ -173,7 +188,7 @@ def _fit(cfg: TrainConfig, ranks: Ranks, resume: bool, dry_run: bool, quiet: boo
     if cfg.max_iters:
         iters = min(iters, cfg.max_iters)
     sched = build_scheduler(opt, cfg.schedule, iters, cfg.epochs)
-    meta = _meta(cfg, bundle, {})
+    meta = _meta(cfg, bundle, {}, model)
 
     start_epoch, start_it, best = 0, 0, -1.0
     state_path = run / "last.state.safetensors"

@@ -18,7 +18,8 @@ OPTIMIZERS = {
 
 
 def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer:
-    """Parameter groups: the head (``model.head``) may get ``head_lr``; a frozen body is not optimised."""
+    """Parameter groups: the body at ``lr * body_lr_mult``, the head (``model.head``) at ``head_lr``
+    (default ``lr``); a frozen body is not optimised."""
     if cfg.name not in OPTIMIZERS:
         raise ConfigError(f"optim.name: unknown optimiser {cfg.name!r} ({' | '.join(OPTIMIZERS)})")
     head = getattr(model, "head", None)
@@ -30,7 +31,7 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer
         body = []
     groups = []
     if body:
-        groups.append({"params": body, "lr": cfg.lr})
+        groups.append({"params": body, "lr": cfg.lr * cfg.body_lr_mult})
     if head_ids:
         groups.append({"params": [p for p in head.parameters()], "lr": cfg.head_lr or cfg.lr})
     return OPTIMIZERS[cfg.name](groups, cfg)
