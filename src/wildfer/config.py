@@ -28,6 +28,19 @@ class ModelConfig:
     seq_len: int = 1  # frames per clip for temporal models (1 = single frames)
     drop_rate: float = 0.0
     kwargs: dict = field(default_factory=dict)  # extra keyword arguments for the model builder
+    backbone: str | None = None  # pretrained frame network (wildfer.models.backbones), e.g. faceres-deep
+    backbone_root: str | None = None  # the unpacked package holding it (None: $WILDFER_BACKBONES)
+
+
+@dataclass(frozen=True)
+class ExtraData:
+    """A further training set joined to the main one (its labels mapped to the main label set)."""
+
+    dataset: str  # muxspace | folder
+    root: str
+    max_samples: int | None = None  # cap (drawn once with the run's seed)
+    repeat: int = 1  # rows appear this many times per epoch (oversampling a small set)
+    smoothing: float = 0.0  # soft target = (1 - s) one-hot + s / K (noisy labels), when the main set has soft targets
 
 
 @dataclass(frozen=True)
@@ -50,6 +63,7 @@ class DataConfig:
     teacher: str | None = None  # checkpoint (path or shipped name) whose probabilities join the soft targets
     teacher_weight: float = 0.5  # share of the teacher in each training target (see train/distill.py)
     teacher_temperature: float = 1.0  # >1 flattens the teacher's distribution
+    extra: tuple[ExtraData, ...] = ()  # more training sets, e.g. [{dataset: muxspace, root: ...}]
 
 
 @dataclass(frozen=True)
@@ -60,6 +74,7 @@ class OptimConfig:
     momentum: float = 0.9  # sgd only
     nesterov: bool = True  # sgd only (seed 001 used plain momentum: false)
     head_lr: float | None = None  # separate LR for the classifier head (seed 002)
+    body_lr_mult: float = 1.0  # LR of everything but the head = lr x this (a pretrained body: e.g. 0.1)
     frozen_body: bool = False  # train the head only (seed 004's frozen VGG16 convolutions)
     lr_find: bool = False  # pick lr by an LR range test before training (seed 003); lr is then ignored
     lr_find_range: tuple[float, float] = (1e-7, 1.0)  # LR range test: smallest and largest LR tried
@@ -93,6 +108,18 @@ class AugmentConfig:
     multires_p: float = 1.0
     grayscale: float = 0.0  # probability (RGB models)
     erase: float = 0.0  # random-erasing probability
+    # Photometric, each a probability with its range (in-the-wild capture conditions):
+    gamma: float = 0.0  # x ** g, g log-uniform in gamma_range
+    gamma_range: tuple[float, float] = (0.5, 2.0)
+    contrast: float = 0.0  # (x - mean) * c + mean + b, c in contrast_range, b in +-brightness
+    contrast_range: tuple[float, float] = (0.5, 1.5)
+    brightness: float = 0.2
+    blur: float = 0.0  # Gaussian blur, sigma in blur_sigma (fraction of the side)
+    blur_sigma: tuple[float, float] = (0.005, 0.03)
+    noise: float = 0.0  # additive Gaussian noise, std in [0, noise_std] ([0, 1] pixel units)
+    noise_std: float = 0.06
+    jpeg: float = 0.0  # JPEG re-compression, quality in jpeg_quality
+    jpeg_quality: tuple[int, int] = (15, 75)
 
 
 @dataclass(frozen=True)

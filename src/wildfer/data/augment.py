@@ -10,7 +10,7 @@ single-process run.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import torch
 import torch.nn.functional as F
@@ -25,22 +25,34 @@ class AugmentDraw:
     ``down``: ``(n,)`` int side (px) to down-sample to and back up, 0 = keep (multi-resolution);
     ``theta``: ``(n, 2, 3)`` affine matrices of flip/rotation/zoom/shift in ``affine_grid``'s
     normalised coordinates; ``grey``: ``(n,)`` bool; ``erase``: ``(n, 4)`` int boxes
-    ``(top, left, height, width)`` in px, height 0 = no box.
+    ``(top, left, height, width)`` in px, height 0 = no box. Photometric (1 = identity where not
+    applied): ``gamma``, ``contrast`` ``(n,)`` factors and ``bright`` ``(n,)`` shifts; ``blur``
+    ``(n,)`` sigma in px (0 = none); ``noise`` ``(n,)`` std and ``noise_seed`` ``(n,)`` int seeds
+    of each image's noise; ``jpeg`` ``(n,)`` int quality (0 = none).
     """
 
     down: torch.Tensor | None = None
     theta: torch.Tensor | None = None
     grey: torch.Tensor | None = None
     erase: torch.Tensor | None = None
+    gamma: torch.Tensor | None = None
+    contrast: torch.Tensor | None = None
+    bright: torch.Tensor | None = None
+    blur: torch.Tensor | None = None
+    noise: torch.Tensor | None = None
+    noise_seed: torch.Tensor | None = None
+    jpeg: torch.Tensor | None = None
 
     def rows(self, rows: slice) -> "AugmentDraw":
         pick = lambda t: None if t is None else t[rows]  # noqa: E731
-        return AugmentDraw(pick(self.down), pick(self.theta), pick(self.grey), pick(self.erase))
+        return AugmentDraw(**{f.name: pick(getattr(self, f.name)) for f in fields(self)})
 
     def to(self, device) -> "AugmentDraw":
-        """The tensors used as tensors on ``device``; ``down`` and ``erase`` are read as Python ints."""
+        """The tensors used as tensors on ``device``; the others are read as Python numbers."""
         move = lambda t: None if t is None else t.to(device, non_blocking=True)  # noqa: E731
-        return AugmentDraw(self.down, move(self.theta), move(self.grey), self.erase)
+        on_device = {"theta", "grey", "gamma", "contrast", "bright"}
+        return AugmentDraw(**{f.name: move(getattr(self, f.name)) if f.name in on_device else getattr(self, f.name)
+                              for f in fields(self)})
 
 
 def _u(g: torch.Generator, n: int, lo: float, hi: float) -> torch.Tensor:
@@ -75,7 +87,31 @@ def draw_augment(n: int, c: int, h: int, w: int, cfg: AugmentConfig, g: torch.Ge
             eh, ew = int(_u(g, 1, 0.1, 0.4) * h), int(_u(g, 1, 0.1, 0.4) * w)
             y0, x0 = int(torch.randint(0, h - eh + 1, (1,), generator=g)), int(torch.randint(0, w - ew + 1, (1,), generator=g))
             d.erase[i] = torch.tensor([y0, x0, eh, ew])
+    _draw_photometric(d, n, h, cfg, g)
     return d
+
+
+def _draw_photometric(d: AugmentDraw, n: int, h: int, cfg: AugmentConfig, g: torch.Generator) -> None:
+    """Draws for gamma, contrast/brightness, blur, noise and JPEG, in that order, after all others
+    (so recipes without them draw exactly what they always drew)."""
+    def coins(p: float) -> torch.Tensor:
+        return torch.rand(n, generator=g) < p
+
+    if cfg.gamma:
+        lo, hi = math.log(cfg.gamma_range[0]), math.log(cfg.gamma_range[1])
+        d.gamma = torch.where(coins(cfg.gamma), torch.exp(_u(g, n, lo, hi)), 1.0)
+    if cfg.contrast:
+        on = coins(cfg.contrast)
+        d.contrast = torch.where(on, _u(g, n, *cfg.contrast_range), 1.0)
+        d.bright = torch.where(on, _u(g, n, -cfg.brightness, cfg.brightness), 0.0)
+    if cfg.blur:
+        d.blur = torch.where(coins(cfg.blur), _u(g, n, *cfg.blur_sigma) * h, 0.0)
+    if cfg.noise:
+        d.noise = torch.where(coins(cfg.noise), _u(g, n, 0.0, cfg.noise_std), 0.0)
+        d.noise_seed = torch.randint(0, 2**62, (n,), generator=g)
+    if cfg.jpeg:
+        q = torch.randint(cfg.jpeg_quality[0], cfg.jpeg_quality[1] + 1, (n,), generator=g)
+        d.jpeg = torch.where(coins(cfg.jpeg), q, 0)
 
 
 def apply_augment(x: torch.Tensor, d: AugmentDraw) -> torch.Tensor:
@@ -95,11 +131,53 @@ def apply_augment(x: torch.Tensor, d: AugmentDraw) -> torch.Tensor:
     if d.grey is not None and d.grey.any():
         lum = (x[d.grey] * torch.tensor([0.299, 0.587, 0.114], device=x.device).view(1, 3, 1, 1)).sum(1, keepdim=True)
         x[d.grey] = lum.expand(-1, 3, -1, -1)
+    x = _apply_photometric(x, d)
     if d.erase is not None:
         for i in torch.nonzero(d.erase[:, 2]).flatten().tolist():
             y0, x0, eh, ew = d.erase[i].tolist()
             x[i, :, y0 : y0 + eh, x0 : x0 + ew] = 0.5
     return x
+
+
+def _apply_photometric(x: torch.Tensor, d: AugmentDraw) -> torch.Tensor:
+    """Gamma, contrast/brightness, blur, noise, JPEG (in the order a camera pipeline degrades an
+    image: exposure, optics, sensor, compression); results are clipped to [0, 1]."""
+    view = (-1, 1, 1, 1)
+    if d.gamma is not None:
+        x = x.clamp(1e-6, 1).pow(d.gamma.view(view))
+    if d.contrast is not None:
+        mean = x.mean((1, 2, 3), keepdim=True)
+        x = ((x - mean) * d.contrast.view(view) + mean + d.bright.view(view)).clamp(0, 1)
+    if d.blur is not None:
+        from torchvision.transforms.functional import gaussian_blur
+
+        x = x.clone()
+        for i in torch.nonzero(d.blur).flatten().tolist():
+            sigma = float(d.blur[i])
+            k = 2 * math.ceil(3 * sigma) + 1
+            x[i] = gaussian_blur(x[i : i + 1], [k, k], [sigma, sigma])[0]
+    if d.noise is not None:
+        x = x.clone()
+        for i in torch.nonzero(d.noise).flatten().tolist():
+            g = torch.Generator(device=x.device).manual_seed(int(d.noise_seed[i]))
+            x[i] = (x[i] + torch.randn(x[i].shape, generator=g, device=x.device) * float(d.noise[i])).clamp(0, 1)
+    if d.jpeg is not None:
+        x = x.clone()
+        for i in torch.nonzero(d.jpeg).flatten().tolist():
+            x[i] = _jpeg(x[i], int(d.jpeg[i]))
+    return x
+
+
+def _jpeg(img: torch.Tensor, quality: int) -> torch.Tensor:
+    """One image ``(C, H, W)`` in [0, 1] through a JPEG encode/decode at ``quality``."""
+    import cv2
+    import numpy as np
+
+    a = (img.detach().cpu().clamp(0, 1) * 255).round().to(torch.uint8).permute(1, 2, 0).numpy()
+    ok, buf = cv2.imencode(".jpg", np.ascontiguousarray(a), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    out = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    out = out[..., None] if out.ndim == 2 else out
+    return torch.from_numpy(out).permute(2, 0, 1).to(img.device, img.dtype).div_(255)
 
 
 def augment_batch(x: torch.Tensor, cfg: AugmentConfig, g: torch.Generator, rows: slice | None = None,

@@ -61,6 +61,16 @@ def fer_views(ds, split: str, root, labels: str, size: int, in_chans: int, mixed
 
 
 def build_data(cfg: TrainConfig) -> DataBundle:
+    bundle = _main_data(cfg)
+    if cfg.data.extra:
+        from .extra import join_extra
+
+        bundle.train, reports = join_extra(bundle.train, cfg.data.extra, cfg.model.input_size, cfg.model.in_chans, cfg.seed)
+        bundle.reports += reports
+    return bundle
+
+
+def _main_data(cfg: TrainConfig) -> DataBundle:
     d, m = cfg.data, cfg.model
     if d.dataset == "fer2013":
         from .fer2013 import read_fer2013
@@ -77,7 +87,9 @@ def build_data(cfg: TrainConfig) -> DataBundle:
         return _folder(cfg)
     if d.dataset == "packed":
         return _packed(cfg)
-    raise ConfigError(f"data.dataset: unknown dataset {d.dataset!r} (fer2013 | affwild2 | folder | packed)")
+    if d.dataset == "muxspace":
+        return _muxspace(cfg)
+    raise ConfigError(f"data.dataset: unknown dataset {d.dataset!r} (fer2013 | affwild2 | folder | packed | muxspace)")
 
 
 def fer_duplicates_report(full, d) -> ReadReport:
@@ -138,8 +150,19 @@ def _folder(cfg: TrainConfig) -> DataBundle:
     """Image folder ``data.root/<class>/*``; validation carved by ``data.val_fraction`` (by group)."""
     from .folder import read_image_folder
 
+    return _grouped(cfg, read_image_folder)
+
+
+def _muxspace(cfg: TrainConfig) -> DataBundle:
+    """muxspace/facial_expressions at ``data.root``; validation carved by ``data.val_fraction`` (by person)."""
+    from .muxspace import read_muxspace
+
+    return _grouped(cfg, read_muxspace)
+
+
+def _grouped(cfg: TrainConfig, reader) -> DataBundle:
     d, m = cfg.data, cfg.model
-    ds, rep = read_image_folder(d.root, in_chans=m.in_chans, size=m.input_size)
+    ds, rep = reader(d.root, in_chans=m.in_chans, size=m.input_size)
     train, val = _group_split(ds, d.val_fraction, cfg.seed)
     views = [] if val is None else [EvalView(ds.label_set.key, ds.label_set, val.targets)]
     return DataBundle(train, val, ds.label_set, views, [rep])
