@@ -56,9 +56,10 @@ def train(
 
 @app.command()
 def evaluate(
-    dataset: str = typer.Option("fer2013", "--dataset", help="fer2013 | affwild2 | folder"),
+    dataset: str = typer.Option("fer2013", "--dataset", help="fer2013 | affwild2 | folder | boxes"),
     root: Path = typer.Option(..., "--root", help="fer2013: folder with fer2013.csv[.gz] (+ fer2013new.csv); "
-                              "affwild2: annotation folder; folder: root/<class>/*.jpg"),
+                              "affwild2: annotation folder; folder: root/<class>/*.jpg; "
+                              "boxes: labels.csv (image,x0,y0,x1,y1,label) + images/"),
     split: str = typer.Option("PublicTest", "--split", help="FER2013 Usage value (Training, PublicTest, PrivateTest)."),
     labels: str = typer.Option("fer2013", "--labels", help="fer2013 | ferplus (FER+ majority votes)"),
     model: str = typer.Option("default", "--model",
@@ -67,22 +68,32 @@ def evaluate(
     force: bool = typer.Option(False, "--force", help="Score even if test videos were seen in training (flagged)."),
     backend: str = typer.Option("torch", "--backend",
                                 help="torch | onnx (onnxruntime; implied by a .onnx --model or default-int8)."),
+    detector: str = typer.Option("mtcnn", "--detector", help="boxes: the face detector of the end-to-end score."),
+    box_scale: float = typer.Option(1.0, "--box-scale", help="boxes: classifier-only crops are this x the box's longer side."),
+    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     out: Path = typer.Option(..., "--out", help="Output folder: metrics.json, report.md, confusion.png."),
 ) -> None:
     """Score a model; writes metrics.json, report.md and confusion.png."""
     from .eval.evaluate import evaluate as run
 
-    m = run(dataset, root, out, split=split, labels=labels, model=model, frames=frames, force=force, backend=backend)
+    m = run(dataset, root, out, split=split, labels=labels, model=model, frames=frames, force=force, backend=backend,
+            detector=detector, box_scale=box_scale, progress=not quiet)
+    extra = ""
+    if "classifier_only" in m:
+        c = m["classifier_only"]
+        extra = (f" detection_recall={m['detection_recall']:.4f}; classifier only: accuracy={c['accuracy']:.4f} "
+                 f"macro_f1={c['macro_f1']:.4f}")
     typer.echo(f"n={m['n']} accuracy={m['accuracy']:.4f} macro_f1={m['macro_f1']:.4f} "
-               f"abaw2_score={m['abaw2_score']:.4f} -> {out}")
+               f"abaw2_score={m['abaw2_score']:.4f}{extra} -> {out}")
 
 
 @app.command()
 def pack(
     out: Path = typer.Argument(..., help="Output folder for the pack (manifest.json, images-*.npy shards, per-sample arrays)."),
-    dataset: str = typer.Option("fer2013", "--dataset", help="fer2013 | affwild2 | folder"),
+    dataset: str = typer.Option("fer2013", "--dataset", help="fer2013 | affwild2 | folder | boxes"),
     root: Path = typer.Option(..., "--root", help="fer2013: folder with fer2013.csv[.gz] (+ fer2013new.csv); "
-                              "affwild2: annotation folder; folder: root/<class>/*.jpg"),
+                              "affwild2: annotation folder; folder: root/<class>/*.jpg; "
+                              "boxes: labels.csv (image,x0,y0,x1,y1,label) + images/"),
     split: str = typer.Option("Training", "--split", help="fer2013: Usage value (Training, PublicTest, PrivateTest)."),
     labels: str = typer.Option("fer2013", "--labels", help="fer2013: fer2013 | ferplus | mixed (FER2013 hard + FER+ soft)"),
     frames: Optional[Path] = typer.Option(None, "--frames", help="affwild2: the cropped_aligned folder."),

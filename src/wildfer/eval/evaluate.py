@@ -44,12 +44,22 @@ def _fer2013(root: Path, split: str, labels: str, meta):
 
 def evaluate(dataset: str, root: str | Path, out: str | Path, split: str = "PublicTest", labels: str = "fer2013",
              model: str = "default", frames: str | Path | None = None, force: bool = False,
-             batch_size: int = 256, backend: str = "torch") -> dict:
+             batch_size: int = 256, backend: str = "torch", detector: str = "mtcnn", box_scale: float = 1.0,
+             progress: bool = True) -> dict:
     """Score ``model`` on a dataset; writes ``out/metrics.json``, ``report.md`` and ``confusion.png``.
 
     ``metrics.json`` keys: accuracy, macro_f1, weighted_f1, abaw2_score, abaw3_score, per_class, n,
-    confusion_matrix, class_names, plus dataset/model/label provenance.
+    confusion_matrix, class_names, plus dataset/model/label provenance. ``dataset="boxes"``:
+    photos with labelled face boxes, end to end and classifier-only (:mod:`wildfer.eval.boxes`;
+    ``detector``, ``box_scale``).
     """
+    if dataset == "boxes":
+        from .boxes import evaluate_boxes
+
+        if backend not in ("torch", "onnx", "auto"):
+            raise ConfigError(f"--backend must be torch, onnx or auto, not {backend!r}")
+        return evaluate_boxes(root, out, model=model, backend=backend, detector=detector, box_scale=box_scale,
+                              progress=progress)
     if backend == "onnx" or is_onnx(model):  # a .onnx file or a shipped name of one (default-int8)
         from ..models.onnx_export import OnnxModel
 
@@ -70,7 +80,7 @@ def evaluate(dataset: str, root: str | Path, out: str | Path, split: str = "Publ
 
         ds, targets, label_set, notes = load_eval_dataset(dataset, Path(root), frames, meta, force)
     else:
-        raise ConfigError(f"--dataset must be fer2013, affwild2 or folder, not {dataset!r}")
+        raise ConfigError(f"--dataset must be fer2013, affwild2, folder or boxes, not {dataset!r}")
     probs = predict_any(net, meta, ds, batch_size)  # clips for temporal models, frames otherwise
     pred = predictions_in(probs, meta.label_set, label_set)
     metrics = classification_metrics(targets, pred, label_set.names)

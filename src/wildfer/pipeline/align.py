@@ -59,17 +59,41 @@ def align_faces(rgb: np.ndarray, landmarks: np.ndarray, size: int, in_chans: int
     if template not in TEMPLATES:
         raise ConfigError(f"unknown alignment template {template!r}; known: {', '.join(TEMPLATES)}")
     dst = TEMPLATES[template] * size
-    out = np.empty((len(landmarks), in_chans, size, size), np.uint8)
     src_img = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if in_chans == 1 else rgb
+    out = np.empty((len(landmarks), in_chans, size, size), np.uint8)
     for i, lm in enumerate(landmarks):
-        m = similarity_transform(lm, dst)
-        # warpAffine samples bilinearly, which aliases when a big face shrinks to 48 px; warp to an
-        # integer multiple of the size first (scale >= 0.5 there), then area-average down.
-        scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
-        k = int(min(8, np.ceil(0.5 / scale))) if scale < 0.5 else 1
-        crop = cv2.warpAffine(src_img, m * k, (size * k, size * k), flags=cv2.INTER_LINEAR,
-                              borderMode=cv2.BORDER_REPLICATE)
-        if k > 1:
-            crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
-        out[i] = crop[None] if in_chans == 1 else crop.transpose(2, 0, 1)
+        out[i] = _warp(src_img, similarity_transform(lm, dst), size)
     return out
+
+
+def crop_boxes(rgb: np.ndarray, boxes: np.ndarray, size: int, in_chans: int = 3, scale: float = 1.0) -> np.ndarray:
+    """Square crops around face boxes, without landmarks: ``boxes`` float (N, 4) ``x0, y0, x1, y1``
+    pixels; each crop is centred on its box, ``scale`` x the box's longer side wide, resized to
+    ``size``. Returns uint8 ``(N, in_chans, size, size)`` (edges replicated, as in :func:`align_faces`)."""
+    import cv2
+
+    src_img = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if in_chans == 1 else rgb
+    out = np.empty((len(boxes), in_chans, size, size), np.uint8)
+    for i, (x0, y0, x1, y1) in enumerate(np.asarray(boxes, np.float64)):
+        side = max(x1 - x0, y1 - y0) * scale
+        s = size / side
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        m = np.array([[s, 0, size / 2 - s * cx], [0, s, size / 2 - s * cy]])
+        out[i] = _warp(src_img, m, size)
+    return out
+
+
+def _warp(src_img: np.ndarray, m: np.ndarray, size: int) -> np.ndarray:
+    """``src_img`` (H, W) or (H, W, 3) through the 2x3 affine ``m`` into a ``size`` square, as
+    (1 or 3, size, size)."""
+    import cv2
+
+    # warpAffine samples bilinearly, which aliases when a big face shrinks to 48 px; warp to an
+    # integer multiple of the size first (scale >= 0.5 there), then area-average down.
+    scale = float(np.sqrt(abs(np.linalg.det(m[:, :2]))))
+    k = int(min(8, np.ceil(0.5 / scale))) if scale < 0.5 else 1
+    crop = cv2.warpAffine(src_img, m * k, (size * k, size * k), flags=cv2.INTER_LINEAR,
+                          borderMode=cv2.BORDER_REPLICATE)
+    if k > 1:
+        crop = cv2.resize(crop, (size, size), interpolation=cv2.INTER_AREA)
+    return crop[None] if crop.ndim == 2 else crop.transpose(2, 0, 1)
