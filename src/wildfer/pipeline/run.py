@@ -230,7 +230,7 @@ def _run_source(src: Source, name: str, clf: Classifier, detector, opts: Predict
     from tqdm import tqdm
 
     t0 = time.perf_counter()
-    info, frames = open_frames(src, opts.stride)
+    info, frames = open_frames(src, opts.stride, shots=True)
     log = SourceLog(src, clf.class_names, info)
     is_video = src.kind == "video"
     fps = info.fps if is_video else 0.0
@@ -240,7 +240,7 @@ def _run_source(src: Source, name: str, clf: Classifier, detector, opts: Predict
     pending_crops: list[np.ndarray] = []
     pending_rows: list[tuple[int, FaceRow]] = []
     n_pending = 0
-    prev_grey, faces = None, Faces.empty()
+    prev_grey, faces, shot = None, Faces.empty(), 0
     total = (info.frames_declared + opts.stride - 1) // opts.stride if info.frames_declared else None
     bar = tqdm(total=total, desc=name, unit="frame", disable=not opts.progress or not is_video, leave=False)
 
@@ -270,9 +270,12 @@ def _run_source(src: Source, name: str, clf: Classifier, detector, opts: Predict
         except StopIteration:
             break
         t0 = timer.add("decode", t0)
+        new_shot, shot = fr.shot != shot, fr.shot
+        if new_shot:  # a camera cut: nobody carries over (tracks end, no flow from the last shot)
+            tracker.reset()
         if is_video and opts.detect_every > 1:
             grey = flow_grey(fr.rgb)
-            if k % opts.detect_every and prev_grey is not None:
+            if k % opts.detect_every and prev_grey is not None and not new_shot:
                 faces = propagate(prev_grey, grey, faces, grey.shape[1] / fr.rgb.shape[1])
                 t0 = timer.add("track", t0)
             else:
