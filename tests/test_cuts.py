@@ -118,3 +118,10 @@ def test_no_face_id_spans_a_cut_in_short_hamilton_clip(tmp_path, capsys):
             assert not (min(frames_seen) < cut <= max(frames_seen)), f"face {fid} spans the cut at frame {cut}"
     # the singer (frames 82-210) is one person, not several: the cut test did not split his shot
     assert any(min(f) == 82 and max(f) == 210 for f in faces.values()), {k: (min(v), max(v)) for k, v in faces.items()}
+
+
+def test_preprocess_keeps_a_person_to_one_shot(spliced, tmp_path, capsys):
+    assert main(["preprocess", str(spliced["clip"]), str(tmp_path), "--quiet"]) == 0
+    # the person of each shot is seen 0.7 s; the one kept (first in order) has its shot's 7 frames
+    crops = sorted(p.name for p in (tmp_path / "cropped_aligned" / "spliced").iterdir())
+    assert crops == [f"{i:05d}.jpg" for i in range(1, 8)] or crops == [f"{i:05d}.jpg" for i in range(8, 15)], crops
