@@ -23,7 +23,8 @@ from .align import align_faces
 from .classify import Classifier
 from .detect import Faces, create_detector
 from .options import PredictOptions
-from .render import annotate_video, plot_timeline
+from .render import annotate_photo, annotate_video, plot_timeline
+from .report import write_report, write_section
 from .resume import (clear_done, drop_parts_folder, mark_done, merge_part, read_done, trim_predictions,
                      unmerged_parts)
 from .results import CSVSink, FaceRow, SourceLog, write_summary
@@ -32,7 +33,7 @@ from .sources import Source, expand_inputs, open_frames, probe
 from .track import IoUTracker, flow_grey, propagate
 
 
-OUTPUT_KINDS = ("summaries", "plots", "videos", "abaw")  # PredictResult lists = done-marker keys
+OUTPUT_KINDS = ("summaries", "plots", "videos", "images", "abaw")  # PredictResult lists = done-marker keys
 
 
 @dataclass
@@ -42,7 +43,8 @@ class PredictResult:
     logs: list[SourceLog]  # sources processed by this run, input order, compacted (SourceLog.compact)
     summaries: list[Path] = field(default_factory=list)
     plots: list[Path] = field(default_factory=list)
-    videos: list[Path] = field(default_factory=list)
+    videos: list[Path] = field(default_factory=list)  # annotated videos (--annotate)
+    images: list[Path] = field(default_factory=list)  # annotated photos (--annotate)
     abaw: list[Path] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, all sources (and workers)
     resumed: list[Path] = field(default_factory=list)  # sources finished by an earlier run (--resume)
@@ -50,6 +52,7 @@ class PredictResult:
     frames: int = 0  # frames processed, all sources
     classifier: dict[str, str] = field(default_factory=dict)  # Classifier.describe(): model, backend, precision
     classifier_note: str = ""  # why --backend auto did not take the int8 copy ("" if it did or was not asked)
+    report: Path | None = None  # report.html (pipeline.report)
 
 
 @dataclass
@@ -150,6 +153,8 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
     res = _collect(out, sink.path, sources, names, done, outcomes, opts)
     # Workers build their classifier from the same options, so the parent's says what ran.
     res.classifier, res.classifier_note = clf.describe(), clf.note
+    res.report = write_report(out, sources, names, opts, res.classifier, clf.class_names, dict(res.failed),
+                              set(res.resumed), run_summary(res))
     return res
 
 
@@ -173,8 +178,8 @@ def _run_serial(sources: list[Source], names: list[str], done: set[str], in_part
 
 def process_source(src: Source, name: str, clf: Classifier, detectors: dict, opts: PredictOptions, sink: CSVSink,
                    out: Path, on_frame: Callable[[], None] | None = None) -> SourceOutcome:
-    """Rows of ``src`` into ``sink``, then its summary, plot, annotated video and ABAW files, then
-    its done marker; ``on_frame`` is called per processed frame (a worker's progress count).
+    """Rows of ``src`` into ``sink``, then its summary, plot, annotated video or photo, ABAW files and
+    report section, then its done marker; ``on_frame`` is called per processed frame (a worker's progress count).
 
     Raises :class:`~wildfer.errors.WildferError` if the source cannot be read after all.
     """
@@ -190,6 +195,9 @@ def process_source(src: Source, name: str, clf: Classifier, detectors: dict, opt
             outputs["videos"].append(annotate_video(log, out / "annotated" / f"{name}.mp4", opts.stride))
         if opts.abaw:
             outputs["abaw"] += write_abaw(log, out / "abaw", min_frames=max(1, int(log.info.fps)), name=name)
+    elif opts.annotate:
+        outputs["images"].append(annotate_photo(log, out / "annotated" / f"{name}.jpg"))
+    write_section(log, name, outputs, out, opts.stride)
     # Marker last: rows were flushed in _run_source, so a kill before this line redoes the source.
     mark_done(out, name, src, outputs)
     timer.add("write", t0)
@@ -289,6 +297,7 @@ def _run_source(src: Source, name: str, clf: Classifier, detector, opts: Predict
         t0 = timer.add("track", t0)
         if len(faces):
             pending_crops.append(align_faces(fr.rgb, faces.landmarks, clf.crop_size, clf.in_chans, "fer"))
+            log.thumbs.offer(fr.rgb, ids, faces.boxes)
             for fid, box in zip(ids, faces.boxes):
                 pending_rows.append((int(fid), FaceRow(fr.index, fr.time_s, int(fid), tuple(float(v) for v in box))))
             n_pending += len(faces)
@@ -347,4 +356,5 @@ def run_summary(res: PredictResult) -> str:
         c = res.classifier
         why = f"; {res.classifier_note}" if res.classifier_note else ""
         clf = f"; classifier: {c['model']} ({c['backend']}, {c['precision']}{why})"
-    return f"{res.frames} frame(s) from {len(res.logs)} source(s){problems}{clf}; rows: {res.csv}"
+    report = f"; report: {res.report}" if res.report else ""
+    return f"{res.frames} frame(s) from {len(res.logs)} source(s){problems}{clf}; rows: {res.csv}{report}"
