@@ -72,7 +72,8 @@ def test_tracker_reset_ends_every_track():
     assert tr.update(box).tolist() == [1]  # same place, new shot: a new person
 
 
-@pytest.mark.parametrize("args", [[], ["--stride", "2", "--detect-every", "3"]], ids=["every-frame", "stride2-flow"])
+@pytest.mark.parametrize("args", [[], ["--stride", "2", "--detect-every", "3", "--annotate"]],
+                         ids=["every-frame", "stride2-flow"])
 def test_no_face_id_spans_the_splice(spliced, tmp_path, capsys, args):
     clip = spliced["clip"]
     # at stride 2 the cut (frame 7) falls on a skipped frame and is still seen: 8 starts shot 1
@@ -92,6 +93,14 @@ def test_no_face_id_spans_the_splice(spliced, tmp_path, capsys, args):
     first_b = min((r for r in rows if int(r["frame"]) >= 7), key=lambda r: int(r["frame"]))
     box = lambda r: np.array([[float(r[k]) for k in ("x0", "y0", "x1", "y1")]])  # noqa: E731
     assert iou_matrix(box(last_a), box(first_b))[0, 0] > 0.3
+    if "--annotate" in args:
+        # the annotated video shows the last processed frame's box on a skipped frame, but not across
+        # the cut: frame 7 (skipped, the new shot) has no box until frame 8 has its own
+        with av.open(str(clip)) as a, av.open(str(tmp_path / "annotated" / "spliced.mp4")) as b:
+            pairs = list(zip((f.to_ndarray(format="rgb24") for f in a.decode(video=0)),
+                             (f.to_ndarray(format="rgb24") for f in b.decode(video=0))))
+        drawn = [int((np.abs(x.astype(int) - y).max(2) > 80).sum()) for x, y in pairs]
+        assert drawn[5] > 100 and drawn[7] < 20 < 100 < drawn[8], drawn
 
 
 needs_shared = pytest.mark.skipif(not (SHARED_VIDEOS / "short_hamilton_clip.mp4").is_file(),

@@ -146,7 +146,8 @@ def plot_timeline(log: SourceLog, path: Path) -> Path:
 def annotate_video(log: SourceLog, path: Path, stride: int = 1) -> Path:
     """Re-decode the video and write an H.264 MP4 with each face's box, id, label and score.
 
-    Frames not processed (``stride``) show the last processed frame's boxes. Decoding twice costs
+    Frames not processed (``stride``) show the last processed frame's boxes, up to a shot cut
+    (:mod:`.cuts`): a new shot shows none until its first processed frame. Decoding twice costs
     time but keeps memory flat: no frame is held between the two passes.
     """
     import av
@@ -155,7 +156,7 @@ def annotate_video(log: SourceLog, path: Path, stride: int = 1) -> Path:
     scores = log.probs[np.arange(len(labels)), labels]
     order = np.argsort(frames, kind="stable")
     starts = np.searchsorted(frames[order], np.arange(log.info.frames_decoded + 1))
-    info, it = open_frames(log.source, stride=1)
+    info, it = open_frames(log.source, stride=1, shots=stride > 1)
     path.parent.mkdir(parents=True, exist_ok=True)
     out = av.open(str(path), "w")
     fps = info.fps or 25.0
@@ -163,8 +164,10 @@ def annotate_video(log: SourceLog, path: Path, stride: int = 1) -> Path:
     st.width, st.height = info.width - info.width % 2, info.height - info.height % 2
     st.pix_fmt = "yuv420p"
     st.options = {"crf": "23", "preset": "veryfast"}
-    shown = np.zeros(0, np.int64)
+    shown, shot = np.zeros(0, np.int64), 0
     for fr in it:
+        if fr.shot != shot:
+            shown, shot = np.zeros(0, np.int64), fr.shot
         if fr.index < len(starts) - 1:
             cur = order[starts[fr.index]: starts[fr.index + 1]]
             if len(cur) or fr.index % stride == 0:
