@@ -10,6 +10,7 @@ import shutil
 import subprocess
 from html import unescape
 from pathlib import Path
+from urllib.parse import unquote
 
 import numpy as np
 import pytest
@@ -206,8 +207,10 @@ def test_report_is_self_contained_and_survives_resume(run, tmp_path):
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", page) and "url(" not in page
     srcs = re.findall(r'<img [^>]*src="([^"]+)"', page)
     assert srcs and all(s.startswith("data:image/jpeg;base64,") for s in srcs)
-    for href in re.findall(r'href="([^"#][^"]*)"', page):  # links to the full-size files beside it
-        assert (out / unescape(href)).is_file(), href
+    hrefs = re.findall(r'href="([^"#][^"]*)"', page)  # links to the full-size files beside it
+    assert "annotated/odd%20%3Cb%3E%26amp%3B%20name.jpg" in hrefs
+    for href in hrefs:
+        assert (out / unquote(unescape(href))).is_file(), href
     assert "odd &lt;b&gt;&amp;amp; name.png" in page
     # a resumed run redoes nothing and still shows every source
     assert main([str(a) for a in ["predict", *run["inputs"], "--out", out, "--model", run["model"], "--annotate",

@@ -111,7 +111,8 @@ def plot_timeline(log: SourceLog, path: Path) -> Path:
     people, left_out = timeline_people(log)
     fids, frames, probs = log.face_ids, log.frames, log.probs
     n = max(1, len(people))
-    fig, axes = plt.subplots(n, 1, figsize=(10, 1.2 * n + 0.9), sharex=True, squeeze=False)
+    height = 1.2 * n + 1.1  # inches
+    fig, axes = plt.subplots(n, 1, figsize=(10, height), sharex=True, squeeze=False)
     colors = [tuple(v / 255 for v in class_color(k)) for k in range(len(log.class_names))]
     for ax, person in zip(axes[:, 0], people):
         sel = fids == person["face_id"]
@@ -136,7 +137,7 @@ def plot_timeline(log: SourceLog, path: Path) -> Path:
         seen = max(p["frames"] for p in log.people(fps)[MAX_PLOTTED_PEOPLE:])
         title += f": the {len(people)} people seen longest; {left_out} more not shown (each seen <= {seen} frames)"
     fig.suptitle(title, fontsize=9, x=0.01, ha="left")
-    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / height))  # 0.45 in at the top for the title and key
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)

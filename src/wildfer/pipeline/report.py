@@ -25,6 +25,7 @@ import io
 from datetime import datetime
 from html import escape
 from pathlib import Path
+from urllib.parse import quote
 
 import numpy as np
 
@@ -125,7 +126,8 @@ def _thumb(log: SourceLog, fid: int) -> str:
 
 def _links(outputs: dict[str, list[Path]], out: Path) -> str:
     names = {"plots": "timeline plot", "videos": "annotated video", "images": "annotated photo (full size)"}
-    links = [f'<a href="{escape(p.relative_to(out).as_posix())}">{label}</a>'
+    # relative URLs, percent-encoded: a file name may hold "#", "?" or "%"
+    links = [f'<a href="{escape(quote(p.relative_to(out).as_posix()))}">{label}</a>'
              for key, label in names.items() for p in outputs.get(key, []) if p.is_relative_to(out)]
     return f'<p class="links">{"".join(links)}</p>' if links else ""
 
