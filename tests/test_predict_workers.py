@@ -66,6 +66,12 @@ def same_outputs(a: Path, b: Path) -> None:
         assert json.loads(s.read_text()) == json.loads((b / "summaries" / s.name).read_text()), s.name
     assert sorted(p.name for p in (a / "abaw").iterdir()) == sorted(p.name for p in (b / "abaw").iterdir())
     assert not (b / ".parts").exists()  # every part was copied in and deleted
+    # report.html's sections (the page itself has the run's date): written by the workers, the same
+    sections = sorted(p.name for p in (a / ".sections").iterdir())
+    assert sections and sections == sorted(p.name for p in (b / ".sections").iterdir())
+    for name in sections:
+        assert (a / ".sections" / name).read_text() == (b / ".sections" / name).read_text(), name
+    assert (b / "report.html").is_file()
 
 
 def test_two_workers_write_what_one_writes(media, reference, tmp_path, capsys):

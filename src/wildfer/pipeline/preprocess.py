@@ -57,16 +57,20 @@ def _one(src, root: Path, det, detect_every: int, quality: int, progress: bool) 
     import cv2
     from tqdm import tqdm
 
-    info, frames = open_frames(src)
+    info, frames = open_frames(src, shots=True)
     tracker = IoUTracker(0.3, max(1, round(info.fps / 2)))
     tmp = root / f".{src.path.stem}.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     counts: dict[int, int] = {}
-    prev, faces = None, Faces.empty()
+    prev, faces, shot = None, Faces.empty(), 0
     for k, fr in enumerate(tqdm(frames, total=info.frames_declared or None, desc=src.path.stem, unit="frame",
                                 disable=not progress, leave=False)):
+        new_shot, shot = fr.shot != shot, fr.shot
+        if new_shot:  # a camera cut: one person's folder never continues with someone else (pipeline.cuts)
+            tracker.reset()
         grey = cv2.cvtColor(fr.rgb, cv2.COLOR_RGB2GRAY) if detect_every > 1 else None
-        faces = propagate(prev, grey, faces) if (detect_every > 1 and k % detect_every and prev is not None) else det(fr.rgb)
+        flow = detect_every > 1 and k % detect_every and prev is not None and not new_shot
+        faces = propagate(prev, grey, faces) if flow else det(fr.rgb)
         prev = grey
         ids = tracker.update(faces.boxes)
         crops = align_faces(fr.rgb, faces.landmarks, CROP_SIZE, 3, "abaw")

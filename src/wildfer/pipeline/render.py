@@ -1,4 +1,10 @@
-"""Pictures of a source's predictions: a timeline plot per video and an annotated MP4."""
+"""Pictures of a source's predictions: a timeline plot per video, an annotated MP4 per video and
+an annotated JPEG per photo.
+
+Overlays (:func:`draw_faces`) are a box per face and a label ``<face id>: <expression> <score>``
+in black or white on a box filled with the expression's colour (``CLASS_COLORS``, the timeline
+plot's), so the text reads on any background; labels and boxes are kept inside the frame.
+"""
 
 from __future__ import annotations
 
@@ -9,23 +15,105 @@ import numpy as np
 from .results import SourceLog
 from .sources import open_frames
 
-MAX_PLOTTED_PEOPLE = 6
+MAX_PLOTTED_PEOPLE = 12
+# One colour per class index (RGB): matplotlib's tab10, the colours of the timeline plot's stack,
+# so a box's colour in a picture is its expression's colour in the plot and in report.html.
+CLASS_COLORS = [(31, 119, 180), (255, 127, 14), (44, 160, 44), (214, 39, 40), (148, 103, 189),
+                (140, 86, 75), (227, 119, 194), (127, 127, 127), (188, 189, 34), (23, 190, 207)]
+
+
+def class_color(k: int) -> tuple[int, int, int]:
+    return CLASS_COLORS[k % len(CLASS_COLORS)]
+
+
+def _luminance(rgb: tuple[int, int, int]) -> float:
+    """WCAG relative luminance of an sRGB colour (0 black .. 1 white)."""
+    c = np.asarray(rgb, np.float64) / 255
+    c = np.where(c <= 0.04045, c / 12.92, ((c + 0.055) / 1.055) ** 2.4)
+    return float(c @ [0.2126, 0.7152, 0.0722])
+
+
+def contrast(a: tuple[int, int, int], b: tuple[int, int, int]) -> float:
+    """WCAG contrast ratio of two colours (1 .. 21; 4.5 is the bar for normal text)."""
+    la, lb = sorted((_luminance(a), _luminance(b)))
+    return (lb + 0.05) / (la + 0.05)
+
+
+def text_color(fill: tuple[int, int, int]) -> tuple[int, int, int]:
+    """Black or white, whichever contrasts more with ``fill``."""
+    return max([(0, 0, 0), (255, 255, 255)], key=lambda c: contrast(c, fill))
+
+
+def label_rect(box, size: tuple[int, int], frame: tuple[int, int]) -> tuple[int, int, int, int]:
+    """Where a label of ``size`` (w, h) px goes for face ``box`` (x0, y0, x1, y1) in a frame of
+    ``frame`` (w, h) px: above the box, left-aligned with it; inside its top edge when there is
+    no room above; moved left/up/down as needed to lie inside the frame (a label wider than the
+    frame starts at x 0 and is cut at the right). Returns integer (x0, y0, x1, y1)."""
+    (lw, lh), (fw, fh) = size, frame
+    x0 = int(min(max(round(box[0]), 0), max(fw - lw, 0)))
+    y0 = round(box[1]) - lh
+    if y0 < 0:
+        y0 = round(box[1])
+    y0 = int(min(max(y0, 0), max(fh - lh, 0)))
+    return x0, y0, min(x0 + lw, fw), min(y0 + lh, fh)
+
+
+def draw_faces(img: np.ndarray, boxes: np.ndarray, texts: list[str], colors: list[tuple[int, int, int]]) -> np.ndarray:
+    """Draw each face's box and label on RGB uint8 ``img`` (in place; returned).
+
+    Line width and text size follow the frame's shorter side (a 360 px video and a 4000 px photo
+    both get legible labels); boxes are clipped to the frame so a face at its edge keeps all four
+    sides visible."""
+    import cv2
+
+    h, w = img.shape[:2]
+    scale = max(0.4, min(h, w) / 720)
+    thick = max(1, round(scale * 1.5))
+    line = max(2, round(min(h, w) / 250))
+    pad = max(2, round(4 * scale))
+    for box, text, color in zip(boxes, texts, colors):
+        x0, y0 = int(np.clip(round(box[0]), 0, w - 1)), int(np.clip(round(box[1]), 0, h - 1))
+        x1, y1 = int(np.clip(round(box[2]), 0, w - 1)), int(np.clip(round(box[3]), 0, h - 1))
+        cv2.rectangle(img, (x0, y0), (x1, y1), color, line)
+        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
+        lx0, ly0, lx1, ly1 = label_rect((x0, y0, x1, y1), (tw + 2 * pad, th + base + 2 * pad), (w, h))
+        cv2.rectangle(img, (lx0, ly0), (lx1 - 1, ly1 - 1), color, cv2.FILLED)
+        cv2.putText(img, text, (lx0 + pad, ly0 + pad + th), cv2.FONT_HERSHEY_SIMPLEX, scale, text_color(color),
+                    thick, cv2.LINE_AA)
+    return img
+
+
+def _draw_rows(img: np.ndarray, boxes: np.ndarray, fids: np.ndarray, labels: np.ndarray, scores: np.ndarray,
+               class_names: list[str]) -> np.ndarray:
+    """:func:`draw_faces` with the labels ``<face id>: <class> <score>``, coloured by class."""
+    texts = [f"{f}: {class_names[k]} {s:.2f}" for f, k, s in zip(fids, labels, scores)]
+    return draw_faces(img, boxes, texts, [class_color(k) for k in labels])
+
+
+def timeline_people(log: SourceLog) -> tuple[list[dict], int]:
+    """The people the timeline plot shows, in order of first appearance, and how many it leaves
+    out: everyone if at most ``MAX_PLOTTED_PEOPLE``, else the ``MAX_PLOTTED_PEOPLE`` seen longest."""
+    people = log.people(log.info.fps or 1.0)  # longest first
+    shown = people[:MAX_PLOTTED_PEOPLE]
+    return sorted(shown, key=lambda p: (p["first_frame"], p["face_id"])), len(people) - len(shown)
 
 
 def plot_timeline(log: SourceLog, path: Path) -> Path:
-    """One panel per person (the ``MAX_PLOTTED_PEOPLE`` seen longest): stacked class
-    probabilities against time in seconds; gaps where the person has no face stay blank."""
+    """One panel per person (:func:`timeline_people`: in order of first appearance; the title
+    says how many were left out): stacked class probabilities against time in seconds; gaps
+    where the person has no face stay blank."""
     import matplotlib
 
     matplotlib.use("Agg")  # no display needed; never opens a window
     import matplotlib.pyplot as plt
 
     fps = log.info.fps or 1.0
-    people = log.people(fps)[:MAX_PLOTTED_PEOPLE]
+    people, left_out = timeline_people(log)
     fids, frames, probs = log.face_ids, log.frames, log.probs
     n = max(1, len(people))
-    fig, axes = plt.subplots(n, 1, figsize=(10, 1.6 * n + 0.8), sharex=True, squeeze=False)
-    colors = plt.get_cmap("tab10").colors
+    height = 1.2 * n + 1.1  # inches
+    fig, axes = plt.subplots(n, 1, figsize=(10, height), sharex=True, squeeze=False)
+    colors = [tuple(v / 255 for v in class_color(k)) for k in range(len(log.class_names))]
     for ax, person in zip(axes[:, 0], people):
         sel = fids == person["face_id"]
         t = frames[sel] / fps
@@ -34,7 +122,7 @@ def plot_timeline(log: SourceLog, path: Path) -> Path:
         gaps = np.flatnonzero(np.diff(frames[sel]) > 2 * max(1, np.median(np.diff(frames[sel])) if sel.sum() > 1 else 1))
         for seg in np.split(np.arange(len(t)), gaps + 1):
             if len(seg):
-                ax.stackplot(t[seg], p[seg].T, colors=colors[: p.shape[1]], linewidth=0)
+                ax.stackplot(t[seg], p[seg].T, colors=colors, linewidth=0)
         ax.set_ylim(0, 1)
         ax.set_ylabel(f"face {person['face_id']}", fontsize=8)
         ax.set_title(f"face {person['face_id']}: {person['dominant']} ({person['frames']} frames)", fontsize=8, loc="left")
@@ -44,8 +132,12 @@ def plot_timeline(log: SourceLog, path: Path) -> Path:
     axes[-1, 0].set_xlabel("time (s)")
     handles = [plt.Rectangle((0, 0), 1, 1, color=colors[i]) for i in range(len(log.class_names))]
     fig.legend(handles, log.class_names, loc="upper right", ncol=min(8, len(log.class_names)), fontsize=7)
-    fig.suptitle(log.source.path.name, fontsize=9, x=0.01, ha="left")
-    fig.tight_layout(rect=(0, 0, 1, 0.93))
+    title = log.source.path.name
+    if left_out:
+        seen = max(p["frames"] for p in log.people(fps)[MAX_PLOTTED_PEOPLE:])
+        title += f": the {len(people)} people seen longest; {left_out} more not shown (each seen <= {seen} frames)"
+    fig.suptitle(title, fontsize=9, x=0.01, ha="left")
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.45 / height))  # 0.45 in at the top for the title and key
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
     plt.close(fig)
@@ -55,17 +147,17 @@ def plot_timeline(log: SourceLog, path: Path) -> Path:
 def annotate_video(log: SourceLog, path: Path, stride: int = 1) -> Path:
     """Re-decode the video and write an H.264 MP4 with each face's box, id, label and score.
 
-    Frames not processed (``stride``) show the last processed frame's boxes. Decoding twice costs
+    Frames not processed (``stride``) show the last processed frame's boxes, up to a shot cut
+    (:mod:`.cuts`): a new shot shows none until its first processed frame. Decoding twice costs
     time but keeps memory flat: no frame is held between the two passes.
     """
     import av
-    import cv2
 
-    fids, frames, boxes, probs = log.face_ids, log.frames, log.boxes, log.probs
-    labels = probs.argmax(1) if len(probs) else np.zeros(0, np.int64)
+    fids, frames, boxes, labels = log.face_ids, log.frames, log.boxes, log.labels
+    scores = log.probs[np.arange(len(labels)), labels]
     order = np.argsort(frames, kind="stable")
     starts = np.searchsorted(frames[order], np.arange(log.info.frames_decoded + 1))
-    info, it = open_frames(log.source, stride=1)
+    info, it = open_frames(log.source, stride=1, shots=stride > 1)
     path.parent.mkdir(parents=True, exist_ok=True)
     out = av.open(str(path), "w")
     fps = info.fps or 25.0
@@ -73,19 +165,16 @@ def annotate_video(log: SourceLog, path: Path, stride: int = 1) -> Path:
     st.width, st.height = info.width - info.width % 2, info.height - info.height % 2
     st.pix_fmt = "yuv420p"
     st.options = {"crf": "23", "preset": "veryfast"}
-    shown: list[int] = []
+    shown, shot = np.zeros(0, np.int64), 0
     for fr in it:
+        if fr.shot != shot:
+            shown, shot = np.zeros(0, np.int64), fr.shot
         if fr.index < len(starts) - 1:
             cur = order[starts[fr.index]: starts[fr.index + 1]]
             if len(cur) or fr.index % stride == 0:
-                shown = list(cur)
+                shown = cur
         img = np.ascontiguousarray(fr.rgb[: st.height, : st.width])
-        for i in shown:
-            x0, y0, x1, y1 = (int(round(v)) for v in boxes[i])
-            color = (0, 220, 0)
-            cv2.rectangle(img, (x0, y0), (x1, y1), color, 2)
-            text = f"{fids[i]}: {log.class_names[labels[i]]} {probs[i, labels[i]]:.2f}"
-            cv2.putText(img, text, (x0, max(12, y0 - 5)), cv2.FONT_HERSHEY_SIMPLEX, 0.5, color, 1, cv2.LINE_AA)
+        _draw_rows(img, boxes[shown], fids[shown], labels[shown], scores[shown], log.class_names)
         for pkt in st.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
             out.mux(pkt)
     for pkt in st.encode():
@@ -98,3 +187,32 @@ def _rate(fps: float):
     from fractions import Fraction
 
     return Fraction(fps).limit_denominator(1001)
+
+
+def annotated_photo(log: SourceLog, max_side: int | None = None) -> np.ndarray:
+    """The photo of ``log`` (RGB uint8) with every face's box and label drawn; with ``max_side``,
+    downscaled first so its longer side is at most that many pixels (overlays sized for it)."""
+    import cv2
+
+    _, frames = open_frames(log.source)
+    img = next(iter(frames)).rgb
+    boxes = log.boxes.astype(np.float64)
+    f = 1.0 if max_side is None else min(1.0, max_side / max(img.shape[:2]))
+    if f < 1:
+        img = cv2.resize(img, (max(1, round(img.shape[1] * f)), max(1, round(img.shape[0] * f))),
+                         interpolation=cv2.INTER_AREA)
+        boxes = boxes * f
+    else:
+        img = img.copy()  # the decoded photo may be read-only; the caller gets a picture of its own
+    labels = log.labels
+    scores = log.probs[np.arange(len(labels)), labels]
+    return _draw_rows(img, boxes, log.face_ids, labels, scores, log.class_names)
+
+
+def annotate_photo(log: SourceLog, path: Path) -> Path:
+    """Write :func:`annotated_photo` at full size to ``path`` as a JPEG (quality 90)."""
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(annotated_photo(log)).save(path, quality=90)
+    return path

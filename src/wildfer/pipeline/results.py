@@ -6,8 +6,9 @@ face per processed frame; ``frame`` is 0-based (photos: 0), ``time_s`` seconds, 
 of the original frame, ``label``/``score`` the arg-max class of the (smoothed) probabilities.
 
 :class:`SourceLog` keeps, per source, one compact record per face-frame (frame, id, label, box,
-float16 probabilities: about 48 bytes for 8 classes) for the summary, plots and ABAW files; pixels
-are never kept, so memory grows by bytes, not frames, with video length.
+float16 probabilities: about 48 bytes for 8 classes) for the summary, plots and ABAW files, and
+one small face picture per person (:class:`Thumbnails`, for report.html); no frame is kept, so
+memory grows by bytes per frame with video length, and by one thumbnail per person.
 """
 
 from __future__ import annotations
@@ -89,6 +90,43 @@ class CSVSink:
         self._f.close()
 
 
+THUMB_SIDE = 96  # pixels, the longer side of a person's thumbnail
+
+
+class Thumbnails:
+    """Per face id, a picture of the person: around the largest box seen so far (the face nearest
+    the camera), a square 1.2x the box's longer side (cut at the frame's edges), scaled so its
+    longer side is ``THUMB_SIDE`` px; RGB uint8."""
+
+    def __init__(self):
+        self.best: dict[int, tuple[float, np.ndarray]] = {}  # face id -> (box area inside the frame, crop)
+
+    def offer(self, rgb: np.ndarray, ids: np.ndarray, boxes: np.ndarray) -> None:
+        """Keep a face of frame ``rgb`` (H, W, 3) if its box is larger than its person's best so far."""
+        import cv2
+
+        h, w = rgb.shape[:2]
+        for fid, b in zip(ids, boxes):
+            x0, y0, x1, y1 = np.clip(b, 0, [w, h, w, h])
+            area = float((x1 - x0) * (y1 - y0))
+            if area <= self.best.get(int(fid), (0.0,))[0]:
+                continue
+            side = 1.2 * max(b[2] - b[0], b[3] - b[1])
+            cx, cy = (b[0] + b[2]) / 2, (b[1] + b[3]) / 2
+            X0, Y0 = int(max(cx - side / 2, 0)), int(max(cy - side / 2, 0))
+            X1, Y1 = int(min(cx + side / 2, w)), int(min(cy + side / 2, h))
+            if X1 - X0 < 2 or Y1 - Y0 < 2:
+                continue
+            f = THUMB_SIDE / max(X1 - X0, Y1 - Y0)
+            size = (max(1, round((X1 - X0) * f)), max(1, round((Y1 - Y0) * f)))
+            crop = cv2.resize(rgb[Y0:Y1, X0:X1], size, interpolation=cv2.INTER_AREA if f < 1 else cv2.INTER_LINEAR)
+            self.best[int(fid)] = (area, crop)
+
+    def get(self, face_id: int) -> np.ndarray | None:
+        hit = self.best.get(face_id)
+        return None if hit is None else hit[1]
+
+
 @dataclass
 class SourceLog:
     """Compact per-face-frame record of one source (see module docstring)."""
@@ -100,6 +138,7 @@ class SourceLog:
     frames_with_face: int = 0
     _chunks: list[np.ndarray] = field(default_factory=list)
     _probs: list[np.ndarray] = field(default_factory=list)
+    thumbs: Thumbnails = field(default_factory=Thumbnails)
     _people: list[dict] | None = None  # set by compact()
 
     def add(self, rows: list[tuple[FaceRow, np.ndarray]]) -> None:
@@ -135,12 +174,14 @@ class SourceLog:
     def compact(self) -> None:
         """Keep only :meth:`people` at ``info.fps`` and the counts; drop the per-face-frame records.
 
-        Called once a source's summary, plots and ABAW files are written, so a run over thousands
-        of videos keeps a few hundred bytes per person, not per face-frame. Afterwards the array
+        Called once a source's summary, plots, ABAW files and report section are written, so a run
+        over thousands of videos keeps a few hundred bytes per person, not per face-frame (the
+        thumbnails go too). Afterwards the array
         properties are empty and ``people`` answers for ``info.fps`` only.
         """
         self._people = self.people(self.info.fps)
         self._chunks, self._probs = [], []
+        self.thumbs = Thumbnails()
 
     def people(self, fps: float) -> list[dict]:
         """Per track: frames seen, first/last time, dominant expression, share of its frames per class."""

@@ -23,7 +23,8 @@ from .align import align_faces
 from .classify import Classifier
 from .detect import Faces, create_detector
 from .options import PredictOptions
-from .render import annotate_video, plot_timeline
+from .render import annotate_photo, annotate_video, plot_timeline
+from .report import write_report, write_section
 from .resume import (clear_done, drop_parts_folder, mark_done, merge_part, read_done, trim_predictions,
                      unmerged_parts)
 from .results import CSVSink, FaceRow, SourceLog, write_summary
@@ -32,7 +33,7 @@ from .sources import Source, expand_inputs, open_frames, probe
 from .track import IoUTracker, flow_grey, propagate
 
 
-OUTPUT_KINDS = ("summaries", "plots", "videos", "abaw")  # PredictResult lists = done-marker keys
+OUTPUT_KINDS = ("summaries", "plots", "videos", "images", "abaw")  # PredictResult lists = done-marker keys
 
 
 @dataclass
@@ -42,7 +43,8 @@ class PredictResult:
     logs: list[SourceLog]  # sources processed by this run, input order, compacted (SourceLog.compact)
     summaries: list[Path] = field(default_factory=list)
     plots: list[Path] = field(default_factory=list)
-    videos: list[Path] = field(default_factory=list)
+    videos: list[Path] = field(default_factory=list)  # annotated videos (--annotate)
+    images: list[Path] = field(default_factory=list)  # annotated photos (--annotate)
     abaw: list[Path] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, all sources (and workers)
     resumed: list[Path] = field(default_factory=list)  # sources finished by an earlier run (--resume)
@@ -50,6 +52,7 @@ class PredictResult:
     frames: int = 0  # frames processed, all sources
     classifier: dict[str, str] = field(default_factory=dict)  # Classifier.describe(): model, backend, precision
     classifier_note: str = ""  # why --backend auto did not take the int8 copy ("" if it did or was not asked)
+    report: Path | None = None  # report.html (pipeline.report)
 
 
 @dataclass
@@ -150,6 +153,8 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
     res = _collect(out, sink.path, sources, names, done, outcomes, opts)
     # Workers build their classifier from the same options, so the parent's says what ran.
     res.classifier, res.classifier_note = clf.describe(), clf.note
+    res.report = write_report(out, sources, names, opts, res.classifier, clf.class_names, dict(res.failed),
+                              set(res.resumed), run_summary(res))
     return res
 
 
@@ -173,8 +178,8 @@ def _run_serial(sources: list[Source], names: list[str], done: set[str], in_part
 
 def process_source(src: Source, name: str, clf: Classifier, detectors: dict, opts: PredictOptions, sink: CSVSink,
                    out: Path, on_frame: Callable[[], None] | None = None) -> SourceOutcome:
-    """Rows of ``src`` into ``sink``, then its summary, plot, annotated video and ABAW files, then
-    its done marker; ``on_frame`` is called per processed frame (a worker's progress count).
+    """Rows of ``src`` into ``sink``, then its summary, plot, annotated video or photo, ABAW files and
+    report section, then its done marker; ``on_frame`` is called per processed frame (a worker's progress count).
 
     Raises :class:`~wildfer.errors.WildferError` if the source cannot be read after all.
     """
@@ -190,6 +195,9 @@ def process_source(src: Source, name: str, clf: Classifier, detectors: dict, opt
             outputs["videos"].append(annotate_video(log, out / "annotated" / f"{name}.mp4", opts.stride))
         if opts.abaw:
             outputs["abaw"] += write_abaw(log, out / "abaw", min_frames=max(1, int(log.info.fps)), name=name)
+    elif opts.annotate:
+        outputs["images"].append(annotate_photo(log, out / "annotated" / f"{name}.jpg"))
+    write_section(log, name, outputs, out, opts.stride)
     # Marker last: rows were flushed in _run_source, so a kill before this line redoes the source.
     mark_done(out, name, src, outputs)
     timer.add("write", t0)
@@ -230,7 +238,7 @@ def _run_source(src: Source, name: str, clf: Classifier, detector, opts: Predict
     from tqdm import tqdm
 
     t0 = time.perf_counter()
-    info, frames = open_frames(src, opts.stride)
+    info, frames = open_frames(src, opts.stride, shots=True)
     log = SourceLog(src, clf.class_names, info)
     is_video = src.kind == "video"
     fps = info.fps if is_video else 0.0
@@ -240,7 +248,7 @@ def _run_source(src: Source, name: str, clf: Classifier, detector, opts: Predict
     pending_crops: list[np.ndarray] = []
     pending_rows: list[tuple[int, FaceRow]] = []
     n_pending = 0
-    prev_grey, faces = None, Faces.empty()
+    prev_grey, faces, shot = None, Faces.empty(), 0
     total = (info.frames_declared + opts.stride - 1) // opts.stride if info.frames_declared else None
     bar = tqdm(total=total, desc=name, unit="frame", disable=not opts.progress or not is_video, leave=False)
 
@@ -270,9 +278,12 @@ def _run_source(src: Source, name: str, clf: Classifier, detector, opts: Predict
         except StopIteration:
             break
         t0 = timer.add("decode", t0)
+        new_shot, shot = fr.shot != shot, fr.shot
+        if new_shot:  # a camera cut: nobody carries over (tracks end, no flow from the last shot)
+            tracker.reset()
         if is_video and opts.detect_every > 1:
             grey = flow_grey(fr.rgb)
-            if k % opts.detect_every and prev_grey is not None:
+            if k % opts.detect_every and prev_grey is not None and not new_shot:
                 faces = propagate(prev_grey, grey, faces, grey.shape[1] / fr.rgb.shape[1])
                 t0 = timer.add("track", t0)
             else:
@@ -286,6 +297,7 @@ def _run_source(src: Source, name: str, clf: Classifier, detector, opts: Predict
         t0 = timer.add("track", t0)
         if len(faces):
             pending_crops.append(align_faces(fr.rgb, faces.landmarks, clf.crop_size, clf.in_chans, "fer"))
+            log.thumbs.offer(fr.rgb, ids, faces.boxes)
             for fid, box in zip(ids, faces.boxes):
                 pending_rows.append((int(fid), FaceRow(fr.index, fr.time_s, int(fid), tuple(float(v) for v in box))))
             n_pending += len(faces)
@@ -344,4 +356,5 @@ def run_summary(res: PredictResult) -> str:
         c = res.classifier
         why = f"; {res.classifier_note}" if res.classifier_note else ""
         clf = f"; classifier: {c['model']} ({c['backend']}, {c['precision']}{why})"
-    return f"{res.frames} frame(s) from {len(res.logs)} source(s){problems}{clf}; rows: {res.csv}"
+    report = f"; report: {res.report}" if res.report else ""
+    return f"{res.frames} frame(s) from {len(res.logs)} source(s){problems}{clf}; rows: {res.csv}{report}"

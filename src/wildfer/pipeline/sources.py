@@ -2,7 +2,8 @@
 
 A *source* is one video file or one image file. Frames come out one at a time as RGB uint8
 ``(H, W, 3)`` arrays (a video is never held in memory as a whole), each tagged with its 0-based
-frame number in the file and its time in seconds (photos: frame 0, time 0). Video frames are
+frame number in the file, its time in seconds (photos: frame 0, time 0) and, when asked for, the
+number of its shot (camera cuts before it, :mod:`.cuts`). Video frames are
 decoded and converted to RGB a few frames ahead in a background thread (:func:`prefetched`), so
 decoding runs on another core while the caller detects and classifies.
 """
@@ -20,6 +21,7 @@ import numpy as np
 
 from ..data.datasets import load_image
 from ..errors import DataError
+from .cuts import CutDetector, video_thumbnail
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 VIDEO_EXTS = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts"}
@@ -44,6 +46,7 @@ class Frame:
     index: int  # 0-based frame number in the file
     time_s: float
     rgb: np.ndarray  # uint8 (H, W, 3)
+    shot: int = 0  # cuts found in the decoded frames up to this one (open_frames(..., shots=True))
 
 
 @dataclass
@@ -132,20 +135,24 @@ def probe(src: Source) -> int:
     return n
 
 
-def open_frames(src: Source, stride: int = 1) -> tuple[DecodeInfo, Iterator[Frame]]:
+def open_frames(src: Source, stride: int = 1, shots: bool = False) -> tuple[DecodeInfo, Iterator[Frame]]:
     """Probe ``src`` (raising :class:`MediaError` if it cannot be opened) and return its info and a
     lazy frame iterator yielding every ``stride``-th frame. A video that breaks off mid-stream stops
-    the iterator and records the error in ``info.error``; ``info.frames_decoded`` counts frames read."""
+    the iterator and records the error in ``info.error``; ``info.frames_decoded`` counts frames read.
+
+    ``shots``: run the cut test (:mod:`.cuts`) on every decoded frame, skipped ones included, and
+    number each frame's shot in ``Frame.shot``; two processed frames with different numbers have a
+    cut between them, however large ``stride`` is."""
     if stride < 1:
         raise MediaError(f"stride must be >= 1, got {stride}")
     if src.kind == "image":
         rgb = load_image(src.path, 3)
         info = DecodeInfo(0.0, rgb.shape[1], rgb.shape[0], 1, 1)
         return info, iter([Frame(0, 0.0, rgb)])
-    return _open_video(src.path, stride)
+    return _open_video(src.path, stride, shots)
 
 
-def _open_video(path: Path, stride: int) -> tuple[DecodeInfo, Iterator[Frame]]:
+def _open_video(path: Path, stride: int, shots: bool = False) -> tuple[DecodeInfo, Iterator[Frame]]:
     import av
 
     try:
@@ -162,11 +169,15 @@ def _open_video(path: Path, stride: int) -> tuple[DecodeInfo, Iterator[Frame]]:
                       extra={"container": container})
 
     def frames() -> Iterator[Frame]:
-        i, t0 = -1, None
+        i, t0, shot = -1, None, 0
+        cuts = CutDetector() if shots else None
         try:
             for frame in container.decode(stream):
                 i += 1
                 info.frames_decoded = i + 1
+                # In the decode thread (prefetched): the test overlaps with the caller's work.
+                if cuts is not None and cuts.update(video_thumbnail(frame)):
+                    shot += 1
                 if i % stride:
                     continue
                 # Frame numbers count decoded frames (what ABAW's per-frame files count); time from
@@ -176,7 +187,7 @@ def _open_video(path: Path, stride: int) -> tuple[DecodeInfo, Iterator[Frame]]:
                 else:
                     t0 = frame.pts if t0 is None else t0
                     t = float((frame.pts - t0) * stream.time_base)
-                yield Frame(i, t, frame.to_ndarray(format="rgb24"))
+                yield Frame(i, t, frame.to_ndarray(format="rgb24"), shot)
         except av.error.FFmpegError as e:
             info.error = f"{e.__class__.__name__}: {e}"
         finally:

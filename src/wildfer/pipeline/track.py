@@ -42,13 +42,18 @@ class IoUTracker:
 
     A face overlapping no live track by at least ``min_iou`` starts a new track (ids 0, 1, 2, ...
     in order of appearance). A track unmatched for more than ``max_missed`` consecutive processed
-    frames ends; a face that comes back later gets a new id.
+    frames ends; a face that comes back later gets a new id. :meth:`reset` ends every track at once
+    (a shot cut, :mod:`.cuts`).
     """
 
     def __init__(self, min_iou: float = 0.3, max_missed: int = 15):
         self.min_iou, self.max_missed = min_iou, max_missed
         self.tracks: list[_Track] = []
         self.next_id = 0
+
+    def reset(self) -> None:
+        """End every track: the next faces get new ids (counting on from the last one given)."""
+        self.tracks = []
 
     def update(self, boxes: np.ndarray) -> np.ndarray:
         """Assign ids to ``boxes`` (N, 4); returns int64 ``(N,)``."""

@@ -1,0 +1,220 @@
+"""Pictures of a run: overlays, annotated photos, the timeline plot's people, and report.html
+rendered in a real headless browser (Debian's ``chromium``)."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+from html import unescape
+from pathlib import Path
+from urllib.parse import unquote
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from pipeline_fixtures import SHARED, face_clip, paste, portrait, tiny_checkpoint
+from wildfer.cli import main
+from wildfer.labels import FERPLUS
+from wildfer.pipeline.render import (CLASS_COLORS, MAX_PLOTTED_PEOPLE, contrast, draw_faces, label_rect,
+                                     plot_timeline, text_color, timeline_people)
+from wildfer.pipeline.results import FaceRow, SourceLog
+from wildfer.pipeline.sources import DecodeInfo, Source
+
+SHARED_PHOTO = SHARED / "faces" / "images" / "deepface_couple.jpg"  # two people, 2280x1588
+ODD_NAME = "odd <b>&amp; name"  # a file name that is also markup: the page must show it as text
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One predict --annotate run over a two-person clip, a two-person photo, a photo with an odd
+    name, a photo without a face and (when present) a shared photo."""
+    d = tmp_path_factory.mktemp("report")
+    clip = face_clip(d / "two.mp4", n_face=6, n_empty=3, two=True)
+    canvas = np.full((420, 700, 3), 235, np.uint8)
+    paste(canvas, portrait(0.5), 20, 60)
+    paste(canvas, portrait(0.4)[:, ::-1], 420, 100)
+    Image.fromarray(canvas).save(d / "pair.jpg")
+    Image.fromarray(portrait(0.6)).save(d / f"{ODD_NAME}.png")
+    Image.fromarray(np.full((200, 300, 3), 30, np.uint8)).save(d / "empty.jpg")
+    inputs = [clip, d / "pair.jpg", d / f"{ODD_NAME}.png", d / "empty.jpg"]
+    if SHARED_PHOTO.is_file():
+        inputs.append(SHARED_PHOTO)
+    out = d / "out"
+    model = tiny_checkpoint(d / "tiny.safetensors")
+    assert main([str(a) for a in ["predict", *inputs, "--out", out, "--model", model, "--annotate", "--quiet"]]) == 0
+    return {"inputs": inputs, "out": out, "model": model}
+
+
+def _people(out: Path, name: str) -> list[dict]:
+    return json.loads((out / "summaries" / f"{name}.json").read_text())["people"]
+
+
+# --- overlays -----------------------------------------------------------------------------------------
+
+def test_every_class_colour_takes_a_readable_text_colour():
+    for c in CLASS_COLORS:
+        assert contrast(c, text_color(c)) >= 4.5, c  # WCAG AA for normal text
+    assert text_color((255, 255, 0)) == (0, 0, 0) and text_color((0, 0, 128)) == (255, 255, 255)
+
+
+@pytest.mark.parametrize("box", [(-30, -40, 60, 50), (250, 200, 330, 260), (5, 3, 40, 40), (100, 80, 160, 150)],
+                         ids=["off-top-left", "off-bottom-right", "at-top", "inside"])
+def test_labels_sit_inside_the_frame_on_a_filled_box(box):
+    w, h = 320, 240
+    x0, y0, x1, y1 = label_rect(box, (120, 20), (w, h))
+    assert 0 <= x0 < x1 <= w and 0 <= y0 < y1 <= h and (x1 - x0, y1 - y0) == (120, 20)
+    for bg in (0, 255):  # readable on black and on white: the label is a box of its own colour
+        img = np.full((h, w, 3), bg, np.uint8)
+        color = CLASS_COLORS[1]
+        # a label wider than any of the boxes, so that its rows are the only ones this wide
+        draw_faces(img, np.array([box], np.float32), ["12: happiness 0.97 (and more)"], [color])
+        drawn = np.any(img != bg, axis=2)
+        ys, xs = np.nonzero(drawn)
+        assert len(ys) and xs.max() < w and ys.max() < h
+        rows = np.flatnonzero(drawn.sum(1) > 120)
+        assert len(rows) >= 12, "no filled label box"
+        cols = np.flatnonzero(drawn[rows].any(0))
+        band = img[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1].reshape(-1, 3).astype(np.float64)
+        # every pixel is the fill, the text colour or a blend of the two (anti-aliased text): no
+        # background shows through, so the label reads the same on any picture
+        f, t = np.array(color, np.float64), np.array(text_color(color), np.float64)
+        u = np.clip((band - f) @ (t - f) / ((t - f) @ (t - f)), 0, 1)
+        assert np.abs(band - (f + u[:, None] * (t - f))).max() < 4
+        assert (u == 0).mean() > 0.5 and (u > 0.5).mean() > 0.05  # mostly fill, and some text on it
+
+
+def test_annotate_writes_a_picture_per_photo(run):
+    out = run["out"]
+    for src in run["inputs"][1:]:
+        name = Path(src).stem
+        ann = out / "annotated" / f"{name}.jpg"
+        with Image.open(src) as a, Image.open(ann) as b:
+            assert a.size == b.size, name
+            orig, drawn = np.asarray(a.convert("RGB"), np.int16), np.asarray(b.convert("RGB"), np.int16)
+        people = _people(out, Path(src).name)
+        if Path(src).name == "empty.jpg":
+            assert people == [] and np.abs(orig - drawn).max() < 12  # no face: the photo as it was
+            continue
+        assert len(people) >= 1
+        # every face's box is drawn: its top edge changed, while a corner far from faces did not
+        boxes = np.array([[float(v) for v in r[4:8]] for r in _rows(out) if r[0] == name])
+        for x0, y0, x1, y1 in boxes.astype(int):
+            edge = drawn[max(y0, 0), max(x0, 0) + 5: x1 - 5]
+            assert np.abs(edge - orig[max(y0, 0), max(x0, 0) + 5: x1 - 5]).mean() > 30
+    assert (out / "annotated" / "two.mp4").is_file()
+
+
+def _rows(out: Path) -> list[list[str]]:
+    import csv
+
+    with open(out / "predictions.csv", newline="") as f:
+        return list(csv.reader(f))[1:]
+
+
+# --- the timeline plot ----------------------------------------------------------------------------------
+
+def _log(first_frames: list[int], lengths: list[int]) -> SourceLog:
+    """A video's log with one person per entry: face id i seen from first_frames[i] for lengths[i] frames."""
+    log = SourceLog(Source(Path("clip.mp4"), "video"), list(FERPLUS.names), DecodeInfo(10.0, 320, 240, 400, 400))
+    p = np.eye(len(FERPLUS.names), dtype=np.float32)
+    for fid, (f0, n) in enumerate(zip(first_frames, lengths)):
+        log.add([(FaceRow(f, f / 10, fid, (0, 0, 10, 10)), p[fid % 8]) for f in range(f0, f0 + n)])
+    return log
+
+
+def test_timeline_shows_everyone_in_order_of_first_appearance(tmp_path):
+    people, left_out = timeline_people(_log([30, 0, 12], [5, 50, 20]))
+    assert [p["face_id"] for p in people] == [1, 2, 0] and left_out == 0
+    n = MAX_PLOTTED_PEOPLE + 3
+    # the 3 seen shortest (ids 0-2: 1-3 frames) are left out, and the plot's title says so
+    many = _log(list(range(n, 0, -1)), list(range(1, n + 1)))
+    people, left_out = timeline_people(many)
+    assert left_out == 3 and len(people) == MAX_PLOTTED_PEOPLE
+    assert [p["face_id"] for p in people] == list(range(n - 1, 2, -1))  # latest id first seen earliest
+    small, big = plot_timeline(_log([0], [9]), tmp_path / "a.png"), plot_timeline(many, tmp_path / "b.png")
+    with Image.open(small) as a, Image.open(big) as b:
+        assert b.height > 4 * a.height  # a panel per person shown
+
+
+# --- report.html --------------------------------------------------------------------------------------
+
+PROBE = """<script>
+window.addEventListener("load", () => {
+  const box = (e) => e ? e.getBoundingClientRect().width : 0;
+  const out = document.createElement("pre");
+  out.id = "probe";
+  out.textContent = JSON.stringify({
+    sources: [...document.querySelectorAll("section.source h2")].map((h) => h.textContent),
+    people: [...document.querySelectorAll("section.source")].map(
+      (s) => [...s.querySelectorAll("tr.person")].map((r) => r.dataset.faceId)),
+    images: [...document.images].map((i) => [i.className, i.naturalWidth, i.naturalHeight, box(i)]),
+    timeline_px: box(document.querySelector("svg.timeline")),
+  });
+  document.body.appendChild(out);
+});
+</script>"""
+
+
+def _chromium() -> str | None:
+    exe = shutil.which("chromium") or shutil.which("chromium-browser")
+    if exe is None and os.environ.get("WILDFER_REQUIRE_CHROMIUM"):
+        pytest.fail("WILDFER_REQUIRE_CHROMIUM is set (.ci/run) but chromium is not installed")
+    return exe
+
+
+def _render(exe: str, page: Path, tmp_path: Path) -> dict:
+    """Load ``page`` with PROBE appended in headless chromium; the probe's findings."""
+    probe = page.with_name("probe.html")
+    probe.write_text(page.read_text(encoding="utf-8").replace("</body>", PROBE + "</body>"), encoding="utf-8")
+    cmd = [exe, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+           "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+           "--virtual-time-budget=5000", "--window-size=1200,900", "--dump-dom", probe.as_uri()]
+    dom = subprocess.run(cmd, capture_output=True, text=True, timeout=120).stdout
+    found = re.search(r'<pre id="probe">(.*?)</pre>', dom, re.S)
+    assert found, f"chromium printed no probe (page not loaded?): {dom[:500]!r}"
+    return json.loads(unescape(found.group(1)))
+
+
+def test_report_shows_every_source_person_and_picture_in_a_browser(run, tmp_path):
+    exe = _chromium()
+    if exe is None:
+        pytest.skip("chromium is not installed (apt-get install chromium; .ci/run installs it)")
+    out = run["out"]
+    seen = _render(exe, out / "report.html", tmp_path)
+    names = [Path(p).name for p in run["inputs"]]
+    assert seen["sources"] == names  # input order; the odd name shown as text, not parsed as markup
+    for name, faces in zip(names, seen["people"]):
+        people = _people(out, name)
+        assert sorted(faces) == sorted(str(p["face_id"]) for p in people), name
+        assert (len(faces) >= 2) == (name in ("two.mp4", "pair.jpg", SHARED_PHOTO.name)), name
+    thumbs = [i for i in seen["images"] if i[0] == "thumb"]
+    photos = [i for i in seen["images"] if i[0] == "photo"]
+    assert len(thumbs) == sum(len(f) for f in seen["people"])  # one picture per person
+    assert len(photos) == len(names) - 2  # every photo with a face: not the video, not empty.jpg
+    for cls, w, h, shown in seen["images"]:
+        assert w > 0 and h > 0 and shown > 0, cls  # decoded and laid out
+    assert seen["timeline_px"] > 100
+
+
+def test_report_is_self_contained_and_survives_resume(run, tmp_path):
+    out = run["out"]
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert "<script" not in page and "<link" not in page and "@import" not in page
+    assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", page) and "url(" not in page
+    srcs = re.findall(r'<img [^>]*src="([^"]+)"', page)
+    assert srcs and all(s.startswith("data:image/jpeg;base64,") for s in srcs)
+    hrefs = re.findall(r'href="([^"#][^"]*)"', page)  # links to the full-size files beside it
+    assert "annotated/odd%20%3Cb%3E%26amp%3B%20name.jpg" in hrefs
+    for href in hrefs:
+        assert (out / unquote(unescape(href))).is_file(), href
+    assert "odd &lt;b&gt;&amp;amp; name.png" in page
+    # a resumed run redoes nothing and still shows every source
+    assert main([str(a) for a in ["predict", *run["inputs"], "--out", out, "--model", run["model"], "--annotate",
+                                  "--quiet", "--resume"]]) == 0
+    again = (out / "report.html").read_text(encoding="utf-8")
+    assert again.count('<section class="source"') == len(run["inputs"])
+    assert again.count("finished by an earlier run into this folder") == len(run["inputs"])
