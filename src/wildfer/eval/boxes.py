@@ -39,10 +39,17 @@ MIN_IOU = 0.4
 
 def evaluate_boxes(root: str | Path, out: str | Path, model: str = "default", backend: str = "auto",
                    detector: str = PREDICT_DEFAULTS.detector, min_iou: float = MIN_IOU, box_scale: float = 1.0,
-                   progress: bool = True) -> dict:
-    """Score ``model`` on the labelled boxes under ``root`` (layout: :mod:`wildfer.data.boxes`)."""
+                   progress: bool = True, detections: dict | None = None) -> dict:
+    """Score ``model`` on the labelled boxes under ``root`` (layout: :mod:`wildfer.data.boxes`).
+
+    ``detections``: a dict kept by the caller (photo path -> the detector's faces) so that several
+    models scored with the same detector detect each photo once (``wildfer ablate``)."""
+    import torch
     from tqdm.auto import tqdm
 
+    # One photo's few faces at a time: a second thread costs more in OpenMP hand-offs than it
+    # gives (predict runs one thread by default for the same reason).
+    torch.set_num_threads(1)
     data, report = read_boxes(root)
     clf = Classifier(model, backend)
     det = create_detector(detector, max_side=PREDICT_DEFAULTS.photo_max_side, min_face=PREDICT_DEFAULTS.photo_min_face)
@@ -63,7 +70,11 @@ def evaluate_boxes(root: str | Path, out: str | Path, model: str = "default", ba
             continue
         labelled = data.boxes[rows]
         box_probs[rows] = clf(crop_boxes(rgb, labelled, clf.crop_size, clf.in_chans, box_scale))
-        faces = det(rgb)
+        faces = detections.get(path) if detections is not None else None
+        if faces is None:
+            faces = det(rgb)
+            if detections is not None:
+                detections[path] = faces
         if len(faces):
             probs = clf(align_faces(rgb, faces.landmarks, clf.crop_size, clf.in_chans, "fer"))
             ious = iou_matrix(labelled, faces.boxes)

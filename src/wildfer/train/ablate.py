@@ -12,12 +12,14 @@ Spec (YAML; recipe paths are relative to the spec's folder)::
       batch_size: [128, 256]
       optim.lr: [1.0e-3, 1.0e-4]
     multires_test: [8, 16, 24, 48]      # also score validation faces down-sampled to these sides
+    boxes_test: ../shared/data/expw_dev # also score in-the-wild labelled boxes (evaluate --dataset boxes)
 
 Each cell is a normal training run (``fit``) that finishes with ``result.json``; cells with a
 ``result.json`` are skipped, and an interrupted cell resumes from its last checkpoint, so running
 the same command again completes an interrupted grid. Outputs in ``out_dir``: ``results.md`` and
 ``results.csv`` (accuracy, macro-F1, ABAW2 score, per-class F1, parameters, training time, plus
-accuracy per test resolution) and ``confusion/<cell>.png``. ``--dry-run`` trains one batch per cell
+accuracy per test resolution, and with ``boxes_test`` the in-the-wild accuracy end to end and of the
+classifier alone, each cell's full report in ``<cell>/boxes/``) and ``confusion/<cell>.png``. ``--dry-run`` trains one batch per cell
 under ``<out_dir>/dry_run/`` and never marks real cells finished.
 """
 
@@ -55,6 +57,7 @@ class AblateSpec:
     cells: tuple[CellSpec, ...] = ()
     grid: dict = field(default_factory=dict)  # override key -> list of values
     multires_test: tuple[int, ...] = ()  # test-time face sides (px)
+    boxes_test: str | None = None  # a labelled-boxes folder (in-the-wild photos) scored per cell
 
 
 @dataclass
@@ -160,6 +163,18 @@ class _DataCache:
         return self.bundles[key]
 
 
+def evaluate_boxes_cell(run: Path, root: str, dry_run: bool, detections: dict) -> dict:
+    """End-to-end and classifier-only accuracy of ``run/best.safetensors`` on labelled boxes."""
+    from ..eval.boxes import evaluate_boxes
+
+    if dry_run:
+        return {}
+    m = evaluate_boxes(root, run / "boxes", model=str(run / "best.safetensors"), backend="torch", progress=False,
+                       detections=detections)
+    return {"boxes_e2e_accuracy": m["accuracy"], "boxes_e2e_macro_f1": m["macro_f1"],
+            "boxes_box_accuracy": m["classifier_only"]["accuracy"], "boxes_box_macro_f1": m["classifier_only"]["macro_f1"]}
+
+
 def evaluate_cell(run: Path, cfg, multires: tuple[int, ...], dry_run: bool, bundle=None) -> dict:
     """Score ``run/best.safetensors`` on the run's validation set (first evaluation view)."""
     from ..data.builders import build_data
@@ -209,7 +224,7 @@ def run_ablation(spec_path: str | Path, dry_run: bool = False, quiet: bool = Fal
     # Resolve every cell's config first: a typo in cell 7 should not surface after six trainings.
     cfgs = [load_config(c.recipe, [*c.overrides, f"out_dir={out}", f"name={c.name}"]) for c in cells]
     out.mkdir(parents=True, exist_ok=True)
-    results, cache = [], _DataCache()
+    results, cache, detections = [], _DataCache(), {}
     for cell, cfg in zip(cells, cfgs):
         done = out / cell.name / "result.json"
         if done.is_file() and not dry_run:
@@ -223,6 +238,8 @@ def run_ablation(spec_path: str | Path, dry_run: bool = False, quiet: bool = Fal
         bundle = cache.get(cfg)
         run = fit(cfg, resume=not dry_run, dry_run=dry_run, quiet=quiet, bundle=bundle)
         res = evaluate_cell(run, cfg, spec.multires_test, dry_run, bundle)
+        if spec.boxes_test:
+            res["boxes"] = evaluate_boxes_cell(run, spec.boxes_test, dry_run, detections)
         res["wall_s"] = round(time.time() - t0, 1)
         res["overrides"] = cell.overrides
         res["recipe"] = str(cell.recipe) if cell.recipe else None
@@ -236,13 +253,18 @@ def run_ablation(spec_path: str | Path, dry_run: bool = False, quiet: bool = Fal
     return out
 
 
-def _rows(results: list[dict], sides: tuple[int, ...]) -> tuple[list[str], list[list]]:
+BOX_COLUMNS = ("boxes_e2e_accuracy", "boxes_e2e_macro_f1", "boxes_box_accuracy", "boxes_box_macro_f1")
+
+
+def _rows(results: list[dict], sides: tuple[int, ...], boxes: bool = False) -> tuple[list[str], list[list]]:
     classes = list(dict.fromkeys(c for r in results for c in r["class_names"]))
-    head = ["cell", "model", "n", "accuracy", "macro_f1", "abaw2_score", *[f"f1_{c}" for c in classes],
+    box_cols = list(BOX_COLUMNS) if boxes else []
+    head = ["cell", "model", "n", "accuracy", "macro_f1", "abaw2_score", *box_cols, *[f"f1_{c}" for c in classes],
             *[f"acc_{s}px" for s in sides], "params", "trainable_params", "epochs", "train_s"]
     rows = []
     for r in results:
         rows.append([r["cell"], r["model"], r["n"], r["accuracy"], r["macro_f1"], r["abaw2_score"],
+                     *[r.get("boxes", {}).get(c, "") for c in box_cols],
                      *[r["per_class_f1"].get(c, "") for c in classes],
                      *[r["multires_accuracy"].get(str(s), "") for s in sides],
                      r["params"], r["trainable_params"], r["epochs"], r["train_s"]])
@@ -251,7 +273,7 @@ def _rows(results: list[dict], sides: tuple[int, ...]) -> tuple[list[str], list[
 
 def write_table(results: list[dict], spec: AblateSpec, out: Path, spec_path: Path) -> None:
     """``results.csv`` (full precision) and ``results.md`` (3 decimals, confusion-matrix links)."""
-    head, rows = _rows(results, spec.multires_test)
+    head, rows = _rows(results, spec.multires_test, bool(spec.boxes_test))
     with open(out / "results.csv", "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(head)
@@ -273,5 +295,9 @@ def write_table(results: list[dict], spec: AblateSpec, out: Path, spec_path: Pat
               "ABAW2 score = 0.33 accuracy + 0.67 macro-F1; train_s = summed epoch training time."]
     if spec.multires_test:
         lines.append("acc_Npx: accuracy with validation faces down-sampled to N px and scaled back up.")
+    if spec.boxes_test:
+        lines.append(f"boxes_*: in-the-wild labelled faces of {spec.boxes_test} (`wildfer evaluate --dataset boxes`): "
+                     "e2e = MTCNN + alignment + classifier (a face without a detection at IoU >= 0.4 is wrong), "
+                     "box = classifier on the labelled box.")
     lines += ["", "Confusion matrices: " + ", ".join(f"[{r['cell']}](confusion/{r['cell']}.png)" for r in results)]
     (out / "results.md").write_text("\n".join(lines) + "\n")
