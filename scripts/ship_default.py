@@ -1,6 +1,7 @@
-"""Ship a trained checkpoint as the package's default model: a float16 copy and an int8 copy.
+"""Ship a trained checkpoint as one of the package's models (``--name default`` or ``fast``): a
+float16 copy and an int8 copy.
 
-Writes, side by side in src/wildfer/weights/:
+Writes, side by side in src/wildfer/weights/ (``default`` shown; ``fast`` likewise):
 
 - ``default.safetensors``: the checkpoint in float16. Float16 halves the wheel size (ResNet-18:
   45 MB -> 22 MB); the loader casts back to float32.
@@ -16,7 +17,7 @@ run leaves the previous pair. benchmarks/RESULTS.md records the accuracy of the 
 themselves, not of their float32 source. SRC may be the shipped default itself, to rebuild its
 int8 copy (its metadata, ``shipped_from`` included, is kept).
 
-    python scripts/ship_default.py runs/default_fer/best.safetensors [--calib ../shared/data/fer2013]
+    python scripts/ship_default.py runs/default_fer/best.safetensors [--name default|fast] [--calib ../shared/data/fer2013]
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from pathlib import Path
 
 from wildfer.errors import WildferError
 from wildfer.models.quantize import quantize_int8
-from wildfer.models.weights import META_KEY, SHIPPED, atomic_save, read_checkpoint
+from wildfer.models.weights import INT8_COPY, META_KEY, SHIPPED, atomic_save, read_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
 FER2013 = REPO / ".." / "shared" / "data" / "fer2013"
@@ -70,8 +71,9 @@ if __name__ == "__main__":
     ap.add_argument("--calib", type=Path, default=FER2013,
                     help="FER2013 folder (fer2013.csv[.gz]) whose Training faces calibrate the int8 copy")
     ap.add_argument("--calib-n", type=int, default=512, help="number of calibration faces")
+    ap.add_argument("--name", choices=sorted(INT8_COPY), default="default", help="the shipped name to write")
     a = ap.parse_args()
     try:
-        main(a.src, a.calib, a.calib_n)
+        main(a.src, a.calib, a.calib_n, SHIPPED[a.name], SHIPPED[INT8_COPY[a.name]])
     except WildferError as e:  # bad checkpoint or calibration folder: one line naming the file
         raise SystemExit(f"ship_default: error: {e}") from None

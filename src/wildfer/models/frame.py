@@ -88,17 +88,17 @@ def seresnet50_multires(num_classes: int, in_chans: int = 3, input_size: int = 2
                         body: nn.Module | None = None, **kw) -> FrameClassifier:
     """Seed 002: SE-ResNet-50 (timm ``seresnet50``); the multi-resolution part is the training
     augmentation ``augment.multires`` in its recipe."""
-    body = _body_or_timm(body, "seresnet50", in_chans, kw)
+    body = _body_or_timm(body, "seresnet50", in_chans, 0.0, kw)
     return FrameClassifier(body, nn.Sequential(nn.Dropout(drop_rate), nn.Linear(body.num_features, num_classes)), body.num_features)
 
 
 @register_model("vgg16_fc")
 def vgg16_fc(num_classes: int, in_chans: int = 3, input_size: int = 32, fc: int = 4096, dropout: float = 0.25,
-             body: nn.Module | None = None, **kw) -> FrameClassifier:
+             drop_rate: float = 0.0, body: nn.Module | None = None, **kw) -> FrameClassifier:
     """Seed 004 main model: VGG16 convolutions (freeze them with ``optim.frozen_body``) and two FC
     layers of ``fc`` units with dropout 0.25 before the classifier."""
     if body is None:
-        body = _timm_body("vgg16", in_chans, **kw)
+        body = _timm_body("vgg16", in_chans, drop_rate, **kw)
         # timm's vgg16 ends in a 4096-wide ConvMlp pre-logits block; keep only the convolutions and pool.
         body.pre_logits = nn.Identity()
         body.num_features = body.feature_info[-1]["num_chs"]
@@ -110,14 +110,16 @@ def vgg16_fc(num_classes: int, in_chans: int = 3, input_size: int = 32, fc: int 
 
 @register_model("mobilenetv2_fc")
 def mobilenetv2_fc(num_classes: int, in_chans: int = 3, input_size: int = 32, hidden: tuple = (128, 64), dropout: float = 0.0,
-                   body: nn.Module | None = None, **kw) -> FrameClassifier:
+                   drop_rate: float = 0.0, body: nn.Module | None = None, **kw) -> FrameClassifier:
     """Seed 004 baseline: MobileNetV2 with FC 128 -> 64 (ReLU) before the classifier."""
-    body = _body_or_timm(body, "mobilenetv2_100", in_chans, kw)
+    body = _body_or_timm(body, "mobilenetv2_100", in_chans, drop_rate, kw)
     return FrameClassifier(body, _mlp_head(body.num_features, tuple(hidden), num_classes, dropout), body.num_features)
 
 
-def _body_or_timm(body: nn.Module | None, timm_name: str, in_chans: int, kw: dict) -> nn.Module:
+def _body_or_timm(body: nn.Module | None, timm_name: str, in_chans: int, drop_rate: float, kw: dict) -> nn.Module:
+    """``body``, or the timm network ``timm_name``; ``drop_rate`` is timm's dropout before its
+    (here absent) classifier, which has no effect on a body returning features either way."""
     if body is None:
-        return _timm_body(timm_name, in_chans, **kw)
+        return _timm_body(timm_name, in_chans, drop_rate, **kw)
     check_timm_kwargs(timm_name, kw)
     return body

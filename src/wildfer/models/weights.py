@@ -25,15 +25,19 @@ from .registry import create_model
 
 SHIPPED_DIR = Path(__file__).resolve().parent.parent / "weights"
 # Shipped names -> files in the package. A name's runtime follows from its file (``.onnx``: the
-# onnxruntime backend), never from the name. ``default-int8`` is the int8 copy of ``default``
-# that scripts/ship_default.py writes beside it, calibrated on FER2013 Training faces.
+# onnxruntime backend), never from the name. ``default`` is the most accurate model that keeps
+# predict real-time; ``fast`` a small student distilled from it, for many faces and weak machines.
+# ``<name>-int8`` is the int8 copy that scripts/ship_default.py writes beside each, calibrated on
+# FER2013 Training faces.
 SHIPPED = {
     "default": SHIPPED_DIR / "default.safetensors",
     "default-int8": SHIPPED_DIR / "default.int8.onnx",
+    "fast": SHIPPED_DIR / "fast.safetensors",
+    "fast-int8": SHIPPED_DIR / "fast.int8.onnx",
 }
 # The shipped name ``predict --backend auto`` runs instead of a float one when onnxruntime is
-# importable (same classes and preprocessing, ~2.4x the faces/s; benchmarks/RESULTS.md).
-INT8_COPY = {"default": "default-int8"}
+# importable (same classes and preprocessing, faster; benchmarks/RESULTS.md).
+INT8_COPY = {"default": "default-int8", "fast": "fast-int8"}
 META_KEY = "wildfer"
 FORMAT_VERSION = 1
 
