@@ -10,9 +10,10 @@ the teacher's distribution (``softmax(z / T)``, computed from its probabilities)
 Why offline: the augmentations are mild (a few degrees, pixels, percent of zoom), so the teacher's
 view of the clean image is a fair target for every augmented view, and one pass over the data
 costs about one student epoch instead of a teacher forward pass every step. This is how the
-shipped default, a quarter-width ResNet-18 without the stem max-pool, fast enough for 2,000
-faces/s, learns from the full-width one (``recipes/fer_student_hires.yaml``; its half-width
-predecessor: ``recipes/default_fer_student.yaml``).
+session-4 default, a quarter-width ResNet-18 without the stem max-pool, fast enough for 2,000
+faces/s, learnt from the full-width one (``recipes/fer_student_hires.yaml``), and how ``fast``
+learns from the pretrained-backbone ``default`` (``recipes/fast_student.yaml``). A teacher with
+another input size or colour mode labels the student's images resized to its own.
 """
 
 from __future__ import annotations
@@ -38,11 +39,12 @@ def teacher_probs(source: str, ds, label_set: LabelSet, input_size: int, in_chan
     if tuple(meta.label_set.canonical) != tuple(label_set.canonical):
         raise ConfigError(f"data.teacher {source}: its classes {list(meta.label_names)} are not the training "
                           f"set's {list(label_set.names)} in that order")
-    if (meta.input_size, meta.in_chans) != (input_size, in_chans):
-        raise ConfigError(f"data.teacher {source}: it takes {meta.input_size} px x {meta.in_chans} channel(s); "
-                          f"the student {input_size} px x {in_chans}: they must see the same images")
     if getattr(model, "is_temporal", False):
         raise ConfigError(f"data.teacher {source}: a temporal model cannot label single frames")
+    if (meta.input_size, meta.in_chans) != (input_size, in_chans):
+        # A larger teacher (a pretrained backbone at 112 px) labels the student's images resized
+        # to its own input: the same faces, as its own training resized them.
+        ds = _Resized(ds, meta.input_size, meta.in_chans)
     model = model.to(device or "cpu", memory_format=torch.channels_last)
     p = predict_dataset(model, meta.mean, meta.std, ds, batch_size, device=device)
     p += predict_dataset(model, meta.mean, meta.std, _Mirrored(ds), batch_size, device=device)
@@ -74,6 +76,26 @@ def distill_targets(ds, teacher: np.ndarray, weight: float):
     labelled = own.sum(1, keepdims=True) > 0
     soft = np.where(labelled, (1 - weight) * own + weight * teacher, teacher).astype(np.float32)
     return replace(ds, soft=soft)  # every dataset class is a dataclass with a ``soft`` field
+
+
+class _Resized:
+    """``ds`` with every uint8 image resized to ``size`` (bilinear, antialiased) and turned into
+    ``in_chans`` channels (grey: the channel mean; RGB from grey: replicated)."""
+
+    def __init__(self, ds, size: int, in_chans: int):
+        self.ds, self.size, self.in_chans = ds, size, in_chans
+
+    def __len__(self) -> int:
+        return len(self.ds)
+
+    def load(self, idx):
+        import torch.nn.functional as F
+
+        x = self.ds.load(idx).float()
+        if x.shape[1] != self.in_chans:
+            x = x.mean(1, keepdim=True) if self.in_chans == 1 else x.expand(-1, self.in_chans, -1, -1)
+        x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
+        return x.round().clamp(0, 255).to(torch.uint8)
 
 
 class _Mirrored:
