@@ -15,8 +15,14 @@ configuration runs on K copies of one real clip, and on 1 copy to measure its fi
 and the output bytes per video (what a Ray worker sends the driver) and whether
 ``predictions.csv`` equals one process's byte for byte.
 
+Then, in this process, the costs one by one (``--reps`` times each): starting a local Ray cluster
+(2 CPUs), one actor from creation to models loaded (a fresh worker process: imports and model
+loading), and one video through a warm actor (round trip from the driver) beside the same video
+through ``process_source`` here; Ray's per-video overhead is the round trip less the worker's
+own stage seconds for that video (submission, temporary folder, sending the files back).
+
     nice -n 10 .venv/bin/python benchmarks/bench_ray.py [--clip single_face.mp4] [--copies 6]
-        [--data ../shared/data]
+        [--data ../shared/data] [--reps 3] [--skip-end-to-end]
 """
 
 from __future__ import annotations
@@ -65,17 +71,76 @@ def run(videos: list[Path], out: Path, workers: int, ray: str | None) -> dict:
     return res
 
 
+def warm_costs(clip: Path, reps: int) -> None:
+    """Ray's costs one by one (see the module docstring); prints a table of medians."""
+    import logging
+    import statistics
+
+    import ray
+    import torch
+
+    from wildfer.pipeline.options import PredictOptions
+    from wildfer.pipeline.ray_exec import Worker
+    from wildfer.pipeline.results import CSVSink
+    from wildfer.pipeline.run import load_models, process_source
+    from wildfer.pipeline.sources import expand_inputs
+
+    os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    opts = PredictOptions(progress=False, threads=1)
+    src = expand_inputs([clip])[0]
+    torch.set_num_threads(1)
+    clf, detectors = load_models(opts)
+    costs: dict[str, list[float]] = {k: [] for k in ("cluster", "actor", "ray", "overhead", "here")}
+    for _ in range(reps):
+        t = time.perf_counter()
+        ray.init(address="local", num_cpus=2, include_dashboard=False, logging_level=logging.WARNING)
+        costs["cluster"].append(time.perf_counter() - t)
+        t = time.perf_counter()
+        actor = ray.remote(num_cpus=1)(Worker).remote(opts, os.getcwd())
+        assert ray.get(actor.ready.remote()) is None
+        costs["actor"].append(time.perf_counter() - t)
+        for _ in range(reps):
+            t = time.perf_counter()
+            oc, _ = ray.get(actor.run.remote(src, src.name))
+            costs["ray"].append(time.perf_counter() - t)
+            costs["overhead"].append(costs["ray"][-1] - sum(oc.timings.values()))  # beyond the worker's stages
+        ray.shutdown()
+        for _ in range(reps):
+            with tempfile.TemporaryDirectory() as d:
+                sink = CSVSink(Path(d) / "p.csv", clf.class_names)
+                t = time.perf_counter()
+                process_source(src, src.name, clf, detectors, opts, sink, Path(d))
+                costs["here"].append(time.perf_counter() - t)
+                sink.close()
+    med = {k: statistics.median(v) for k, v in costs.items()}
+    print(f"\n{clip.name} ({oc.log.frames_processed} frames): medians of {reps} (cluster, actor) and {reps * reps} "
+          f"(videos), load average {os.getloadavg()[0]:.1f}\n")
+    print("| Ray cluster start s | actor start + models s | video via warm actor s | same video in-process s | "
+          "Ray overhead s/video |")
+    print("|---|---|---|---|---|")
+    print(f"| {med['cluster']:.2f} | {med['actor']:.2f} | {med['ray']:.2f} | {med['here']:.2f} | "
+          f"{med['overhead']:.3f} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--data", type=Path, default=REPO / ".." / "shared" / "data")
     ap.add_argument("--clip", default="single_face.mp4", help="a file in DATA/faces/videos")
     ap.add_argument("--copies", type=int, default=6)
+    ap.add_argument("--reps", type=int, default=3, help="repetitions of each cost in the second table")
+    ap.add_argument("--skip-end-to-end", action="store_true", help="only the second table")
     args = ap.parse_args()
     clip = args.data / "faces" / "videos" / args.clip
     if not clip.is_file():
         sys.exit(f"bench_ray: {clip} not found (give --data, the folder holding faces/videos)")
     k = args.copies
+    if not args.skip_end_to_end:
+        end_to_end(clip, k)
+    warm_costs(clip, args.reps)
 
+
+def end_to_end(clip: Path, k: int) -> None:
+    """The first table (see the module docstring)."""
     with tempfile.TemporaryDirectory(prefix="bench_ray_") as tmp:
         tmp = Path(tmp)
         videos = [Path(shutil.copy(clip, tmp / f"{clip.stem}_{i:02d}{clip.suffix}")) for i in range(k)]

@@ -129,8 +129,9 @@ def n_workers(ray, opts: PredictOptions, n_todo: int) -> int:
     return min(n, n_todo)
 
 
-class _Worker:
-    """A Ray actor's state: the options, the models, or the one-line reason they did not load."""
+class Worker:
+    """What each Ray actor is (``ray.remote(Worker)``): the options and the models, or the
+    one-line reason they did not load (:meth:`ready`); :meth:`run` processes one source."""
 
     def __init__(self, opts: PredictOptions, cwd: str):
         self.error = None
@@ -196,7 +197,7 @@ def run_ray(sources: list[Source], names: list[str], todo: list[int], in_parts: 
     merger.advance()  # done sources at the front whose rows wait in parts
     with connected(opts.ray) as ray:
         n = n_workers(ray, opts, len(todo))
-        actor = ray.remote(num_cpus=opts.threads or 1, scheduling_strategy="SPREAD")(_Worker)
+        actor = ray.remote(num_cpus=opts.threads or 1, scheduling_strategy="SPREAD")(Worker)
         args = (replace(opts, progress=False), os.getcwd())  # one bar, the driver's
         queue = deque(longest_first(todo, n_frames))
         idle = [actor.remote(*args) for _ in range(n)]
