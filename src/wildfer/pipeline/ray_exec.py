@@ -12,7 +12,7 @@ driver's file system: an actor writes a source's outputs into a temporary folder
 machine, laid out as ``--out`` is::
 
     .parts/<name>.csv     the predictions.csv header, then the source's rows
-    summaries/, plots/, annotated/, abaw/    exactly as one process writes them
+    summaries/, plots/, annotated/, abaw/, .sections/    exactly as one process writes them
 
 and returns those files (as bytes) with its outcome. The driver writes them into ``--out``, then
 the source's done marker (``.done/<name>.json``), then copies the part into ``predictions.csv``
@@ -185,6 +185,18 @@ def _store(out: Path, name: str, src: Source, oc: SourceOutcome, files: dict[str
     mark_done(out, name, src, oc.outputs)
 
 
+def _wait_ready(ray, actors: list) -> None:
+    """Wait until every actor has loaded its models; a one-line error if one could not."""
+    try:
+        errors = ray.get([a.ready.remote() for a in actors])
+    except ray.exceptions.RayError as e:  # say, wildfer missing on a machine: the actor cannot exist
+        raise ConfigError(f"a Ray worker could not start ({_first_line(e)}); every machine needs "
+                          "the same wildfer install (README)") from None
+    for error in errors:
+        if error:
+            raise ConfigError(f"a Ray worker could not load the models: {error}")
+
+
 def run_ray(sources: list[Source], names: list[str], todo: list[int], in_parts: set[str], n_frames: list[int],
             opts: PredictOptions, out: Path, sink: CSVSink) -> dict[int, SourceOutcome]:
     """Process the sources with indices ``todo`` on the Ray cluster ``opts.ray``; copy their rows,
@@ -207,14 +219,7 @@ def run_ray(sources: list[Source], names: list[str], todo: list[int], in_parts: 
         deaths, frames, t0 = 0, 0, time.perf_counter()
         bar = tqdm(total=len(todo), desc="predict", unit="source", disable=not opts.progress)
         try:
-            try:
-                errors = ray.get([a.ready.remote() for a in idle])
-            except ray.exceptions.RayError as e:  # say, wildfer missing on a machine: the actor cannot exist
-                raise ConfigError(f"a Ray worker could not start ({_first_line(e)}); every machine needs "
-                                  "the same wildfer install (README)") from None
-            for error in errors:
-                if error:
-                    raise ConfigError(f"a Ray worker could not load the models: {error}")
+            _wait_ready(ray, idle)
             while queue or running:
                 while idle and queue:
                     a, i = idle.pop(), queue.popleft()
