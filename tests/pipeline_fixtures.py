@@ -3,6 +3,7 @@ matplotlib's sample portrait (a real face MTCNN finds) and H.264 clips encoded w
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -76,3 +77,25 @@ def face_clip(path: Path, n_face: int = 6, n_empty: int = 3, two: bool = False, 
                 paste(canvas, small, w - small.shape[1] - 5, h - small.shape[0] - 5)
         frames.append(canvas)
     return write_clip(path, frames)
+
+
+def table(out: str) -> list[str]:
+    """``predict``'s printed lines without the closing one, which names the output folder."""
+    return out.strip().splitlines()[:-1]
+
+
+def same_outputs(a: Path, b: Path) -> None:
+    """Two ``predict --abaw`` output folders hold the same results (``b`` from a parallel run)."""
+    # Byte equality: the same computation in a worker gives the same floats (threads = 1 in both).
+    assert (a / "predictions.csv").read_bytes() == (b / "predictions.csv").read_bytes()
+    assert (a / "abaw_predictions.txt").read_text() == (b / "abaw_predictions.txt").read_text()
+    for s in sorted((a / "summaries").iterdir()):
+        assert json.loads(s.read_text()) == json.loads((b / "summaries" / s.name).read_text()), s.name
+    assert sorted(p.name for p in (a / "abaw").iterdir()) == sorted(p.name for p in (b / "abaw").iterdir())
+    assert not (b / ".parts").exists()  # every part was copied in and deleted
+    # report.html's sections (the page itself has the run's date): written by the workers, the same
+    sections = sorted(p.name for p in (a / ".sections").iterdir())
+    assert sections and sections == sorted(p.name for p in (b / ".sections").iterdir())
+    for name in sections:
+        assert (a / ".sections" / name).read_text() == (b / ".sections" / name).read_text(), name
+    assert (b / "report.html").is_file()

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import shutil
 import signal
@@ -18,7 +17,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline_fixtures import face_clip, paste, portrait, write_clip
+from pipeline_fixtures import face_clip, paste, portrait, same_outputs, table, write_clip
 from wildfer.cli import main
 
 # --no-plots: matplotlib's import would cost each worker seconds and plots are tested elsewhere.
@@ -42,11 +41,6 @@ def run(args, capsys) -> tuple[int, str, str]:
     return code, out.out, out.err
 
 
-def table(out: str) -> list[str]:
-    """Printed lines without the closing one, which names the output folder."""
-    return out.strip().splitlines()[:-1]
-
-
 @pytest.fixture(scope="module")
 def reference(media, tmp_path_factory):
     """One uninterrupted ``--workers 1`` run over the sources: (output folder, stdout)."""
@@ -56,22 +50,6 @@ def reference(media, tmp_path_factory):
         code = main(["predict", *map(str, media["sources"]), "--out", str(out), *ARGS, "--workers", "1"])
     assert code == 0
     return out, buf.getvalue()
-
-
-def same_outputs(a: Path, b: Path) -> None:
-    # Byte equality: the same computation in a worker gives the same floats (threads = 1 in both).
-    assert (a / "predictions.csv").read_bytes() == (b / "predictions.csv").read_bytes()
-    assert (a / "abaw_predictions.txt").read_text() == (b / "abaw_predictions.txt").read_text()
-    for s in sorted((a / "summaries").iterdir()):
-        assert json.loads(s.read_text()) == json.loads((b / "summaries" / s.name).read_text()), s.name
-    assert sorted(p.name for p in (a / "abaw").iterdir()) == sorted(p.name for p in (b / "abaw").iterdir())
-    assert not (b / ".parts").exists()  # every part was copied in and deleted
-    # report.html's sections (the page itself has the run's date): written by the workers, the same
-    sections = sorted(p.name for p in (a / ".sections").iterdir())
-    assert sections and sections == sorted(p.name for p in (b / ".sections").iterdir())
-    for name in sections:
-        assert (a / ".sections" / name).read_text() == (b / ".sections" / name).read_text(), name
-    assert (b / "report.html").is_file()
 
 
 def test_two_workers_write_what_one_writes(media, reference, tmp_path, capsys):

@@ -159,8 +159,12 @@ def predict(
                                      "torch, .onnx files onnxruntime. onnx: onnxruntime (a checkpoint is exported first)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     resume: bool = typer.Option(False, "--resume", help="Keep the sources an interrupted run into OUT finished; redo the rest."),
-    workers: int = typer.Option(PREDICT_DEFAULTS.workers, "--workers",
-                                help="Worker processes, each on whole sources with --threads threads; same predictions.csv as 1."),
+    workers: Optional[int] = typer.Option(None, "--workers",
+                                          help="Worker processes, each on whole sources with --threads threads; same "
+                                               "predictions.csv as 1 (default 1; with --ray: as many as the cluster holds)."),
+    ray: Optional[str] = typer.Option(None, "--ray", metavar="ADDRESS",
+                                      help="Run the sources on a Ray cluster: local (start one here), auto, HOST:PORT "
+                                           "or ray://HOST:10001 (join a running one); needs the extra ray."),
     demo: bool = typer.Option(False, "--demo", help="Build a demo clip from matplotlib's sample photo in OUT and run on it."),
 ) -> None:
     """Expressions of every face in photos and videos -> OUT/predictions.csv and friends."""
@@ -178,7 +182,8 @@ def predict(
     opts = PredictOptions(model=model, detector=detector, detect_every=detect_every, detect_max_side=detect_size or None,
                           min_face=min_face, stride=stride, smooth_s=smooth, batch_size=batch_size, annotate=annotate,
                           abaw=abaw, plots=plots, progress=not quiet, threads=threads,
-                          backend=backend, resume=resume, workers=workers)
+                          backend=backend, resume=resume, ray=ray,
+                          workers=workers if workers is not None else 0 if ray else PREDICT_DEFAULTS.workers)
     res = run_predict(paths, out, opts)
     if res.resumed:
         typer.echo(f"{len(res.resumed)} source(s) finished by an earlier run were kept, not redone")

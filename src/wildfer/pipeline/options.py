@@ -36,7 +36,11 @@ class PredictOptions:
     threads: int | None = 1
     # Worker processes, each with its own model, detector and ``threads`` torch threads; sources
     # are spread over them and their rows merged in input order (pipeline.parallel). 1 = in-process.
+    # With ``ray``: Ray actors (pipeline.ray_exec); 0 = as many as the cluster's CPUs hold.
     workers: int = 1
+    # Ray cluster to run the sources on: "local" (started for the run), "auto", "HOST:PORT" or
+    # "ray://HOST:10001" (a running one); None = this machine only (``workers``).
+    ray: str | None = None
 
 
 PREDICT_DEFAULTS = PredictOptions()

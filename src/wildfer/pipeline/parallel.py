@@ -118,8 +118,14 @@ def _work(src: Source, name: str) -> SourceOutcome:
         w["count"].flush()
 
 
-class _InOrder:
-    """Copies parts into ``predictions.csv`` strictly in input order.
+def longest_first(todo: list[int], n_frames: list[int]) -> list[int]:
+    """Source indices by the frames their files announce, most first; unknown lengths (0) first
+    of all; ties keep input order."""
+    return sorted(todo, key=lambda i: -(n_frames[i] or math.inf))
+
+
+class InOrder:
+    """Copies parts into ``predictions.csv`` strictly in input order (also for ``--ray``, :mod:`.ray_exec`).
 
     ``state[i]``: None while source ``i`` is unfinished; True when its rows wait in its part file;
     False when there is nothing to copy (rows already in predictions.csv, or the source failed).
@@ -163,9 +169,9 @@ def run_parallel(sources: list[Source], names: list[str], todo: list[int], in_pa
 
     ctx = _context()
     queue = ctx.SimpleQueue()
-    merger = _InOrder(names, set(todo), in_parts, out, sink)
+    merger = InOrder(names, set(todo), in_parts, out, sink)
     merger.advance()  # done sources at the front whose rows wait in parts
-    order = sorted(todo, key=lambda i: -(n_frames[i] or math.inf))  # stable: ties keep input order
+    order = longest_first(todo, n_frames)
     worker_opts = replace(opts, progress=False)  # one bar, the parent's: N per-source bars would garble it
     pool = ProcessPoolExecutor(min(opts.workers, len(todo)), mp_context=ctx, initializer=_init_worker,
                                initargs=(worker_opts, out, queue))

@@ -4,7 +4,8 @@ Frames are decoded one at a time; faces are cropped at once and classified in ba
 frames (a batch closes at a frame boundary once it holds ``batch_size`` faces); smoothed rows
 leave the smoother as soon as their window is complete and go straight to ``predictions.csv``.
 With ``--workers N`` whole sources run in N processes instead and their rows reach
-``predictions.csv`` through per-source part files, in input order (:mod:`.parallel`).
+``predictions.csv`` through per-source part files, in input order (:mod:`.parallel`); with
+``--ray ADDRESS`` the same per-source work runs on a Ray cluster (:mod:`.ray_exec`).
 """
 
 from __future__ import annotations
@@ -106,16 +107,21 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
     Raises :class:`~wildfer.errors.WildferError` subclasses for bad input before any work starts
     (missing/empty/unknown/unreadable files, unknown model or detector). A source that a user-data
     error stops later (say, a file replaced mid-run) leaves no rows and lands in ``failed``; the
-    others go on. With ``opts.workers > 1`` sources run in worker processes (pipeline.parallel);
-    ``predictions.csv`` and every other output are the same as with one.
+    others go on. With ``opts.workers > 1`` sources run in worker processes (pipeline.parallel),
+    with ``opts.ray`` on a Ray cluster (pipeline.ray_exec); ``predictions.csv`` and every other
+    output are the same as with one.
     """
     import torch
 
-    if opts.stride < 1 or opts.detect_every < 1 or opts.batch_size < 1 or opts.workers < 1:
-        raise ConfigError("--stride, --detect-every, --batch-size and --workers must be >= 1")
+    if opts.stride < 1 or opts.detect_every < 1 or opts.batch_size < 1 or opts.workers < (0 if opts.ray else 1):
+        raise ConfigError("--stride, --detect-every, --batch-size and --workers must be >= 1 (--workers 0 with --ray)")
     if opts.smooth_s < 0:
         raise ConfigError("--smooth must be >= 0 seconds")
-    if opts.workers > 1:
+    if opts.ray:
+        from .ray_exec import check_ray
+
+        check_ray(opts.ray)  # not installed, nothing at that address: one line before any work
+    elif opts.workers > 1:
         from .parallel import start_workers_early
 
         start_workers_early()
@@ -141,7 +147,11 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
     sink = CSVSink(out / "predictions.csv", clf.class_names, append=append)
     todo = [i for i, name in enumerate(names) if name not in done]
     try:
-        if opts.workers > 1 and len(todo) > 1:
+        if opts.ray and todo:
+            from .ray_exec import run_ray
+
+            outcomes = run_ray(sources, names, todo, in_parts, n_frames, opts, out, sink)
+        elif opts.workers > 1 and len(todo) > 1:
             from .parallel import run_parallel
 
             outcomes = run_parallel(sources, names, todo, in_parts, n_frames, opts, out, sink)
