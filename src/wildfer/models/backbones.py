@@ -154,8 +154,8 @@ class PretrainedBackbone(nn.Module):
         if self.cfg.channel_order == "bgr":
             x = x.flip(1)
         x = (x - self.mean) / self.std
-        f = self.graph(x.permute(0, 2, 3, 1))  # NHWC, the graph's own layout
-        return f.mean((1, 2)) if f.ndim == 4 else f.flatten(1)
+        f = self.graph.forward_nchw(x)
+        return f.mean((2, 3)) if f.ndim == 4 else f.flatten(1)
 
 
 def create_backbone(name: str, root: str | Path | None = None, graph: dict | None = None) -> PretrainedBackbone:

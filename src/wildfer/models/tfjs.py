@@ -10,10 +10,10 @@ File format (what :func:`read_tfjs` reads):
   ``Const`` node, concatenated in manifest order across the group's shards, little-endian.
   Quantised entries are dequantised here: ``float16`` (IEEE half), or ``uint8``/``uint16`` with
   ``value = min + scale * q``.
-- Activations are NHWC. :class:`GraphModule` runs the graph in NHWC too, so every op keeps its
-  TensorFlow meaning (per-channel constants broadcast over the last axis, ``Mean`` over axes 1 and
-  2, ``Reshape`` shapes): only convolutions see a permuted NCHW view, which costs no copy because
-  an NHWC tensor permuted to NCHW is a channels-last tensor.
+- Activations are NHWC in the graph. :class:`GraphModule` keeps every op's TensorFlow meaning
+  (per-channel constants broadcast over the last axis, ``Mean`` over axes 1 and 2, ``Reshape``
+  shapes) while holding 4-D activations NCHW, PyTorch's layout, mapping axes and constants op by
+  op (see ``to_nchw``); ``forward`` takes and returns NHWC, ``forward_nchw`` NCHW.
 
 A :class:`GraphSpec` is the graph without its weight values, pruned to the nodes the chosen
 outputs need: JSON-serialisable, so a checkpoint trained from a TF.js backbone carries its own
@@ -239,17 +239,55 @@ def _same_pads(size: int, k: int, stride: int, dilation: int) -> tuple[int, int]
     return total // 2, total - total // 2
 
 
+# Activations are held as NCHW while the graph's semantics stay NHWC: every value carries a flag
+# saying whether it is a 4-D activation stored NCHW (``True``) or a tensor in the graph's own
+# layout (``False``: constants, vectors, NHWC tensors). Ops map their NHWC axes and constants onto
+# NCHW ones, so convolutions run without a transpose around them: measured 2-4x the faces/s of
+# running NHWC with a permuted view around every convolution (benchmarks/RESULTS.md), on torch
+# and on onnxruntime alike, which then fuses the folded batch-norm Mul/Add into the convolutions.
+_NHWC_TO_NCHW = (0, 2, 3, 1)  # NHWC axis a is NCHW axis _NHWC_TO_NCHW[a]
+
+
+def to_nchw(v, flag: bool):
+    """A graph value in NCHW: activations as they are, 4-D NHWC tensors permuted, lower-rank
+    constants made 4-D (leading ones) so they broadcast over NCHW like over NHWC."""
+    if flag or not isinstance(v, torch.Tensor) or v.ndim == 0:
+        return v
+    if v.ndim < 4:
+        v = v.reshape((1,) * (4 - v.ndim) + tuple(v.shape))
+    return v.permute(0, 3, 1, 2)
+
+
+def to_nhwc(v, flag: bool):
+    return v.permute(0, 2, 3, 1) if flag else v
+
+
+def _plain_order(t: torch.Tensor, kept: list[int]) -> torch.Tensor:
+    """``t`` holds NCHW dims ``kept`` (in NCHW order) of a reduced activation: reorder them as
+    the graph (NHWC) orders them."""
+    nhwc_pos = {0: 0, 2: 1, 3: 2, 1: 3}
+    order = sorted(range(len(kept)), key=lambda i: nhwc_pos[kept[i]])
+    return t.permute(order) if order != list(range(len(kept))) else t
+
+
+def _same_pads(size: int, k: int, stride: int, dilation: int) -> tuple[int, int]:
+    """TF ``SAME`` padding (before, after) of one spatial axis: output = ceil(size / stride), the
+    odd pixel going after (bottom/right), unlike PyTorch's symmetric padding."""
+    out = -(-size // stride)
+    total = max((out - 1) * stride + (k - 1) * dilation + 1 - size, 0)
+    return total // 2, total - total // 2
+
+
 def _conv(x: torch.Tensor, w: torch.Tensor, attrs: dict, groups: int) -> torch.Tensor:
-    """NHWC ``x`` through an OIHW filter with TF's strides/padding/dilations; NHWC out."""
+    """NCHW ``x`` through an OIHW filter with TF's strides/padding/dilations; NCHW out."""
     if attrs.get("data_format", "NHWC") != "NHWC":
         raise GraphError(f"data_format {attrs['data_format']!r} is not supported (NHWC only)")
     sh, sw = attrs.get("strides", [1, 1, 1, 1])[1:3]
     dh, dw = attrs.get("dilations", [1, 1, 1, 1])[1:3]
-    xc = x.permute(0, 3, 1, 2)  # a view: NHWC memory is NCHW channels-last
     kh, kw = w.shape[-2:]
     pad = attrs.get("padding", "VALID")
     if pad == "SAME":
-        (t, b), (l, r) = _same_pads(xc.shape[2], kh, sh, dh), _same_pads(xc.shape[3], kw, sw, dw)
+        (t, b), (l, r) = _same_pads(x.shape[2], kh, sh, dh), _same_pads(x.shape[3], kw, sw, dw)
     elif pad == "EXPLICIT":
         p = attrs.get("explicit_paddings", [0] * 8)
         (t, b), (l, r) = p[2:4], p[4:6]
@@ -258,16 +296,14 @@ def _conv(x: torch.Tensor, w: torch.Tensor, attrs: dict, groups: int) -> torch.T
     else:
         raise GraphError(f"padding {pad!r} is not supported")
     if t == b and l == r:
-        y = F.conv2d(xc, w, None, (sh, sw), (t, l), (dh, dw), groups)
-    else:
-        y = F.conv2d(F.pad(xc, (l, r, t, b)), w, None, (sh, sw), 0, (dh, dw), groups)
-    return y.permute(0, 2, 3, 1)
+        return F.conv2d(x, w, None, (sh, sw), (t, l), (dh, dw), groups)
+    return F.conv2d(F.pad(x, (l, r, t, b)), w, None, (sh, sw), 0, (dh, dw), groups)
 
 
-def _fused(y: torch.Tensor, node: dict, extra: list) -> torch.Tensor:
+def _fused(y: torch.Tensor, node: dict, extra: list, nchw: bool) -> torch.Tensor:
     """Grappler's fused epilogue (``fused_ops``) applied to a conv/matmul result ``y``."""
     ops = node["attrs"].get("fused_ops", [])
-    rest = list(extra)
+    rest = [to_nchw(v, False) if nchw else v for v in extra]
     for op in ops:
         if op == "BiasAdd":
             y = y + rest.pop(0)
@@ -303,46 +339,46 @@ _UNARY: dict[str, Callable] = {
     "Sqrt": lambda x, a: x.sqrt(),
     "Rsqrt": lambda x, a: x.rsqrt(),
     "Exp": lambda x, a: x.exp(),
-    "Softmax": lambda x, a: torch.softmax(x, -1),
     "Identity": lambda x, a: x,
 }
 _BINARY: dict[str, Callable] = {
     "Add": torch.add, "AddV2": torch.add, "BiasAdd": torch.add, "Sub": torch.sub, "Mul": torch.mul,
     "RealDiv": torch.div, "Maximum": torch.maximum, "Minimum": torch.minimum,
 }
+_REDUCE = {"Mean": lambda x, d, k: x.mean(d, keepdim=k), "Sum": lambda x, d, k: x.sum(d, keepdim=k),
+           "Max": lambda x, d, k: x.amax(d, keepdim=k)}
 
 
 def _reduce(fn: Callable) -> Callable:
-    def run(x, axes, a):
-        dims = _axes(axes, x.ndim)
-        return fn(x, dims, a.get("keep_dims", False))
+    def run(node, args, flags):
+        x, nchw = args[0], flags[0]
+        dims = _axes(args[1], x.ndim)
+        keep = node["attrs"].get("keep_dims", False)
+        if not nchw:
+            return fn(x, dims, keep), False
+        dims = [_NHWC_TO_NCHW[d] for d in dims]
+        y = fn(x, dims, keep)
+        return (y, True) if keep else (_plain_order(y, [d for d in range(4) if d not in dims]), False)
     return run
-
-
-_REDUCE = {"Mean": _reduce(lambda x, d, k: x.mean(d, keepdim=k)),
-           "Sum": _reduce(lambda x, d, k: x.sum(d, keepdim=k)),
-           "Max": _reduce(lambda x, d, k: x.amax(d, keepdim=k))}
 
 
 def _pool(x: torch.Tensor, a: dict, kind: str) -> torch.Tensor:
     kh, kw = a["ksize"][1:3]
     sh, sw = a["strides"][1:3]
-    xc = x.permute(0, 3, 1, 2)
     if a.get("padding") == "SAME":
-        (t, b), (l, r) = _same_pads(xc.shape[2], kh, sh, 1), _same_pads(xc.shape[3], kw, sw, 1)
+        (t, b), (l, r) = _same_pads(x.shape[2], kh, sh, 1), _same_pads(x.shape[3], kw, sw, 1)
         if kind == "max":
-            xc = F.pad(xc, (l, r, t, b), value=float("-inf"))
+            x = F.pad(x, (l, r, t, b), value=float("-inf"))
         elif t or b or l or r:  # TF's SAME average leaves the padding out of the count
-            ones = F.pad(torch.ones_like(xc[:1, :1]), (l, r, t, b))
-            s = F.avg_pool2d(F.pad(xc, (l, r, t, b)), (kh, kw), (sh, sw))
-            return (s / F.avg_pool2d(ones, (kh, kw), (sh, sw))).permute(0, 2, 3, 1)
+            ones = F.pad(torch.ones_like(x[:1, :1]), (l, r, t, b))
+            return F.avg_pool2d(F.pad(x, (l, r, t, b)), (kh, kw), (sh, sw)) / F.avg_pool2d(ones, (kh, kw), (sh, sw))
     pool = F.max_pool2d if kind == "max" else F.avg_pool2d
-    return pool(xc, (kh, kw), (sh, sw)).permute(0, 2, 3, 1)
+    return pool(x, (kh, kw), (sh, sw))
 
 
 class GraphModule(nn.Module):
-    """Run a :class:`GraphSpec` on NHWC float input: ``forward(x) -> tensor`` (one output) or a
-    tuple (several, in ``spec.outputs`` order). Parameters are created empty (zeros) in PyTorch
+    """Run a :class:`GraphSpec`: ``forward(x)`` on NHWC float input -> a tensor (one output) or
+    a tuple (several, in ``spec.outputs`` order); ``forward_nchw`` the same in NCHW. Parameters are created empty (zeros) in PyTorch
     layout; :meth:`load_tf_values` fills them from :func:`read_tfjs`'s arrays, ``load_state_dict``
     from a checkpoint."""
 
@@ -386,14 +422,24 @@ class GraphModule(nn.Module):
         return self.params[self._key[name]] if name in self._key else self._const[name]
 
     def forward(self, x: torch.Tensor):
-        env: dict[str, torch.Tensor] = {self.spec.input: x}
+        """NHWC ``x`` (the graph's own layout) -> its outputs, 4-D ones NHWC too."""
+        outs = self._run(x.permute(0, 3, 1, 2))
+        outs = tuple(to_nhwc(v, f) for v, f in outs)
+        return outs[0] if len(outs) == 1 else outs
+
+    def forward_nchw(self, x: torch.Tensor):
+        """NCHW ``x`` -> the outputs with 4-D ones NCHW (no transpose on the way in or out)."""
+        outs = tuple(to_nchw(v, f) if isinstance(v, torch.Tensor) and v.ndim == 4 else v for v, f in self._run(x))
+        return outs[0] if len(outs) == 1 else outs
+
+    def _run(self, x: torch.Tensor) -> list[tuple[torch.Tensor, bool]]:
+        env: dict[str, tuple] = {self.spec.input: (x, True)}
         for node in self.spec.nodes:
             if node["op"] == "Placeholder":
                 continue
-            args = [env[i] if i in env else self.value(i) for i in node["inputs"]]
-            env[node["name"]] = _OPS[node["op"]](node, args)
-        outs = tuple(env[o] for o in self.spec.outputs)
-        return outs[0] if len(outs) == 1 else outs
+            vals = [env[i] if i in env else (self.value(i), False) for i in node["inputs"]]
+            env[node["name"]] = _OPS[node["op"]](node, [v for v, _ in vals], [f for _, f in vals])
+        return [env[o] for o in self.spec.outputs]
 
 
 def freeze_plain_values(spec: GraphSpec, values: dict[str, np.ndarray]) -> None:
@@ -419,60 +465,81 @@ def _scalar_or_tensor(v, like: torch.Tensor):
 
 
 def _binary(fn):
-    def run(node, args):
+    def run(node, args, flags):
         a, b = args
+        if any(flags):  # broadcast the other operand as NHWC would, in NCHW
+            a, b = to_nchw(a, flags[0]), to_nchw(b, flags[1])
         if not isinstance(a, torch.Tensor):
             a = _scalar_or_tensor(a, b)
-        return fn(a, _scalar_or_tensor(b, a))
+        return fn(a, _scalar_or_tensor(b, a)), any(flags)
     return run
 
 
-def _matmul(node, args):
-    a, w = args[0], args[1]
+def _unary(fn):
+    return lambda node, args, flags: (fn(args[0], node["attrs"]), flags[0])
+
+
+def _conv_op(depthwise: bool, fused: bool):
+    def run(node, args, flags):
+        x = to_nchw(args[0], flags[0])
+        y = _conv(x, args[1], node["attrs"], x.shape[1] if depthwise else 1)
+        return (_fused(y, node, args[2:], True) if fused else y), True
+    return run
+
+
+def _matmul(node, args, flags):
+    a, w = to_nhwc(args[0], flags[0]), args[1]
     if node["attrs"].get("transpose_a"):
         a = a.transpose(-1, -2)
-    return _fused(F.linear(a, w), node, args[2:])  # w is stored (out, in) whatever transpose_b was
+    return _fused(F.linear(a, w), node, args[2:], False), False  # w is stored (out, in) whatever transpose_b was
 
 
-def _reshape(node, args):
-    x, shape = args
+def _reshape(node, args, flags):
+    x, shape = to_nhwc(args[0], flags[0]), args[1]
     shape = [int(s) for s in np.atleast_1d(shape)]
     if shape and shape[0] not in (-1, x.shape[0]) and -1 not in shape[1:]:
         shape[0] = -1  # a batch size fixed at conversion time: keep the batch axis free
-    return x.reshape(shape)
+    return x.reshape(shape), False
 
 
-def _squeeze(node, args):
-    x = args[0]
-    dims = _axes(node["attrs"].get("squeeze_dims", []), x.ndim) or [d for d, s in enumerate(x.shape) if s == 1]
+def _squeeze(node, args, flags):
+    x, nchw = args[0], flags[0]
+    dims = _axes(node["attrs"].get("squeeze_dims", []), x.ndim)
+    if nchw:
+        dims = [_NHWC_TO_NCHW[d] for d in dims]
+    dims = dims or [d for d, s in enumerate(x.shape) if s == 1]
     for d in sorted(dims, reverse=True):
         x = x.squeeze(d)
-    return x
+    return (_plain_order(x, [d for d in range(4) if d not in dims]), False) if nchw else (x, False)
 
 
-def _pad(node, args):
-    x, pads = args
-    p = np.asarray(pads, dtype=int).reshape(-1, 2)[::-1].reshape(-1).tolist()  # F.pad: last axis first
+def _pad(node, args, flags):
+    x, pads = args[0], np.asarray(args[1], dtype=int).reshape(-1, 2)
+    if flags[0]:
+        pads = pads[[0, 3, 1, 2]]  # NHWC rows -> NCHW rows
     value = float(args[2]) if len(args) > 2 else 0.0
-    return F.pad(x, p, value=value)
+    return F.pad(x, pads[::-1].reshape(-1).tolist(), value=value), flags[0]  # F.pad: last axis first
 
 
-def _concat(node, args):
+def _concat(node, args, flags):
     axis = int(np.asarray(args[-1]))
-    ts = [_scalar_or_tensor(t, args[0]) for t in args[:-1]]
-    return torch.cat(ts, axis % ts[0].ndim)
+    nchw = any(flags[:-1])
+    ts = [to_nchw(t, f) if nchw else t for t, f in zip(args[:-1], flags[:-1])]
+    ts = [_scalar_or_tensor(t, args[0]) for t in ts]
+    axis = axis % ts[0].ndim
+    return torch.cat(ts, _NHWC_TO_NCHW[axis] if nchw else axis), nchw
 
 
 _OPS: dict[str, Callable] = {
-    **{op: (lambda fn: lambda node, args: fn(args[0], node["attrs"]))(fn) for op, fn in _UNARY.items()},
+    **{op: _unary(fn) for op, fn in _UNARY.items()},
     **{op: _binary(fn) for op, fn in _BINARY.items()},
-    **{op: (lambda fn: lambda node, args: fn(args[0], args[1], node["attrs"]))(fn) for op, fn in _REDUCE.items()},
-    "Conv2D": lambda node, args: _conv(args[0], args[1], node["attrs"], 1),
-    "DepthwiseConv2dNative": lambda node, args: _conv(args[0], args[1], node["attrs"], args[0].shape[-1]),
-    "_FusedConv2D": lambda node, args: _fused(_conv(args[0], args[1], node["attrs"], 1), node, args[2:]),
-    "FusedDepthwiseConv2dNative": lambda node, args: _fused(
-        _conv(args[0], args[1], node["attrs"], args[0].shape[-1]), node, args[2:]),
-    "Prelu": lambda node, args: torch.where(args[0] >= 0, args[0], args[0] * args[1]),
+    **{op: _reduce(fn) for op, fn in _REDUCE.items()},
+    "Softmax": lambda node, args, flags: (torch.softmax(to_nhwc(args[0], flags[0]), -1), False),
+    "Conv2D": _conv_op(depthwise=False, fused=False),
+    "DepthwiseConv2dNative": _conv_op(depthwise=True, fused=False),
+    "_FusedConv2D": _conv_op(depthwise=False, fused=True),
+    "FusedDepthwiseConv2dNative": _conv_op(depthwise=True, fused=True),
+    "Prelu": lambda node, args, flags: _binary(lambda x, a: torch.where(x >= 0, x, x * a))(node, args, flags),
     "MatMul": _matmul,
     "_FusedMatMul": _matmul,
     "Reshape": _reshape,
@@ -480,6 +547,6 @@ _OPS: dict[str, Callable] = {
     "Pad": _pad,
     "PadV2": _pad,
     "ConcatV2": _concat,
-    "MaxPool": lambda node, args: _pool(args[0], node["attrs"], "max"),
-    "AvgPool": lambda node, args: _pool(args[0], node["attrs"], "avg"),
+    "MaxPool": lambda node, args, flags: (_pool(to_nchw(args[0], flags[0]), node["attrs"], "max"), True),
+    "AvgPool": lambda node, args, flags: (_pool(to_nchw(args[0], flags[0]), node["attrs"], "avg"), True),
 }
