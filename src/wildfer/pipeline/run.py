@@ -125,6 +125,9 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
         from .parallel import start_workers_early
 
         start_workers_early()
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: --out must be a folder, and this is a file")
     sources = expand_inputs(inputs)
     n_frames = [probe(s) for s in sources]
     if opts.threads:
@@ -132,7 +135,6 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
     # Loaded here even when workers do the work: a bad --model or --detector fails before any
     # process starts, and the CSV header needs the class names.
     clf, detectors = load_models(opts)
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = _unique_names(sources)
     done: dict[str, dict[str, list[Path]]] = {}
