@@ -423,12 +423,13 @@ def run_script(args, tmp_path) -> subprocess.CompletedProcess:
                           text=True, timeout=120)
 
 
+# Needles hold what every allowed typer/click version says (the wording differs between them).
 @pytest.mark.parametrize("args, needle", [
-    (["predict", "a.jpg", "--ot", "o"], "No such option: --ot"),
+    (["predict", "a.jpg", "--ot", "o"], "--ot"),
     (["predict", "a.jpg"], "Missing option '--out'"),
     (["predcit", "a.jpg", "--out", "o"], "No such command 'predcit'"),
-    (["predict", "a.jpg", "--out", "o", "--stride", "abc"], "'--stride'"),
-    (["train"], "Missing argument 'config'"),
+    (["predict", "a.jpg", "--out", "o", "--stride", "abc"], "Invalid value for '--stride'"),
+    (["train"], "Missing argument"),
     (["predict", "a.jpg", "--out", "taken.txt"], "taken.txt: --out must be a folder, and this is a file"),
 ], ids=["unknown-flag", "missing-out", "mistyped-command", "stride-not-int", "missing-argument", "out-is-a-file"])
 def test_usage_mistake_is_one_line_and_exit_2(tmp_path, args, needle):
