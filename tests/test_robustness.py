@@ -96,7 +96,8 @@ def test_predict_decodes_16bit_cmyk_palette_and_grey_alpha_photos(ckpt, tmp_path
     assert code == 0, err
     with open(out / "predictions.csv") as f:
         sources = {r["source"] for r in csv.DictReader(f)}
-    assert sources == {"deep16", "cmyk", "palette", "greyalpha"}  # a face found in every mode
+    names = ("deep16.png", "cmyk.jpg", "palette.png", "greyalpha.png")
+    assert sources == {str(tmp_path / n) for n in names}  # a face found in every mode
 
 
 @pytest.mark.parametrize("name, make, needle", [

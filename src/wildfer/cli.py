@@ -160,7 +160,9 @@ def predict(
     smooth: float = typer.Option(PREDICT_DEFAULTS.smooth_s, "--smooth", help="Smoothing window in seconds per person (0 = off; photos never)."),
     batch_size: int = typer.Option(PREDICT_DEFAULTS.batch_size, "--batch-size", help="Faces per classifier batch."),
     annotate: bool = typer.Option(False, "--annotate", help="Also write annotated/<video>.mp4 and annotated/<photo>.jpg with boxes and labels."),
-    abaw: bool = typer.Option(False, "--abaw", help="Also write ABAW files: abaw/<video>.txt and abaw_predictions.txt."),
+    abaw: bool = typer.Option(False, "--abaw", help="Also write ABAW files: abaw/<video>.txt and abaw_predictions.txt; a frame without "
+                                                     "the person takes the nearest predicted frame's label, a video "
+                                                     "without any face is Neutral (0) throughout."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Timeline plot PNG per video."),
     threads: int = typer.Option(1, "--threads", help="CPU threads for torch (and onnxruntime)."),
     backend: str = typer.Option(PREDICT_DEFAULTS.backend, "--backend",
