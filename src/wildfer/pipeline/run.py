@@ -101,6 +101,14 @@ def load_models(opts: PredictOptions) -> tuple[Classifier, dict[str, object]]:
     return clf, detectors
 
 
+def check_options(opts: PredictOptions) -> None:
+    """Raise :class:`~wildfer.errors.ConfigError` for counts below 1 or a negative window."""
+    if opts.stride < 1 or opts.detect_every < 1 or opts.batch_size < 1 or opts.workers < (0 if opts.ray else 1):
+        raise ConfigError("--stride, --detect-every, --batch-size and --workers must be >= 1 (--workers 0 with --ray)")
+    if opts.smooth_s < 0:
+        raise ConfigError("--smooth must be >= 0 seconds")
+
+
 def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions = PredictOptions()) -> PredictResult:
     """Run the whole pipeline on ``inputs`` (files, folders, globs); write everything to ``out_dir``.
 
@@ -113,10 +121,7 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
     """
     import torch
 
-    if opts.stride < 1 or opts.detect_every < 1 or opts.batch_size < 1 or opts.workers < (0 if opts.ray else 1):
-        raise ConfigError("--stride, --detect-every, --batch-size and --workers must be >= 1 (--workers 0 with --ray)")
-    if opts.smooth_s < 0:
-        raise ConfigError("--smooth must be >= 0 seconds")
+    check_options(opts)
     if opts.ray:
         from .ray_exec import check_ray
 
