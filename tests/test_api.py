@@ -183,7 +183,7 @@ def test_readme_example_runs(photos, tmp_path, monkeypatch):
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "photo.jpg").write_bytes((photos / "people.jpg").read_bytes())
-    clip = build_demo_clip(Path("demo_out") / "demo.mp4", seconds=2)
+    clip = build_demo_clip(Path("demo_out") / "demo.mp4", seconds=2, fps=10)  # 1 s of faces, 1 s of none
     predicted_rows([clip], Path("demo_out"))
     r = subprocess.run([sys.executable, "-c", readme_python()], cwd=tmp_path, capture_output=True, text=True,
                        timeout=300, env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"})

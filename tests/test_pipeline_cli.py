@@ -125,19 +125,6 @@ def test_outputs_join_back_to_the_inputs_as_given(media, tmp_path, capsys):
     assert single[1:] == [f"blank/{i:05d}.jpg,0" for i in range(1, 6)]
 
 
-@pytest.mark.shared_data
-def test_real_video_without_a_face_gets_its_abaw_file(media, tmp_path, capsys):
-    clip = SHARED_VIDEOS / "no_face.mp4"
-    if not clip.is_file():
-        pytest.skip(f"{clip} is absent (../shared/data)")
-    code, _, err = run(["predict", clip, "--out", tmp_path, "--abaw", "--stride", "8", "--quiet", "--no-plots"],
-                       capsys)
-    assert code == 0, err
-    assert rows(tmp_path / "predictions.csv")[1] == []
-    lines = (tmp_path / "abaw" / "no_face.txt").read_text().splitlines()
-    assert lines == [",".join(ABAW8.names)] + ["0"] * 95  # every decoded frame (the metadata says 98)
-
-
 def test_bad_input_is_one_line_and_exit_2(media, tmp_path, capsys):
     (tmp_path / "zero.mp4").write_bytes(b"")
     (tmp_path / "text.mp4").write_text("not a video\n" * 50)
@@ -206,8 +193,11 @@ def test_odd_real_clips(media, tmp_path, capsys, name, decoded):
     s = json.loads((tmp_path / "summaries" / f"{name}.json").read_text())
     assert s["frames_decoded"] == decoded and s["frames_processed"] == -(-decoded // 12)
     faced = sorted({p["first_frame"] for p in s["people"]})
+    lines = (tmp_path / "abaw" / f"{Path(name).stem}.txt").read_text().splitlines()
+    assert len(lines) == 1 + decoded  # every decoded frame, whatever the metadata says (no_face.mp4: 98)
     if name == "no_face.mp4":
-        assert s["people"] == [] and "no face found" in out and not (tmp_path / "abaw").exists()
+        assert s["people"] == [] and "no face found" in out
+        assert lines[1:] == ["0"] * decoded  # no face at all: Neutral throughout, still one file
     else:
         assert s["people"] and 0 < s["frames_without_face"] < s["frames_processed"]
         main_person = s["people"][0]
@@ -215,8 +205,6 @@ def test_odd_real_clips(media, tmp_path, capsys, name, decoded):
             assert main_person["first_frame"] == 0 and main_person["last_frame"] < decoded - 12
         else:
             assert faced[0] > 0 and main_person["last_frame"] >= 12 * ((decoded - 1) // 12) - 12  # to the end
-        lines = (tmp_path / "abaw" / f"{Path(name).stem}.txt").read_text().splitlines()
-        assert len(lines) == 1 + decoded
 
 
 def test_ctrl_c_exits_130_with_one_line(media, tmp_path):

@@ -283,7 +283,7 @@ def iter_frames(frames: Iterable[Frame], is_video: bool, fps: float, clf: Classi
     t0 = time.perf_counter()
     smoother = StreamSmoother(opts.smooth_s / 2 if is_video else 0.0, key=lambda r: (r[0].index, r[1]))
     max_missed = max(1, round(opts.max_missed_s * fps / opts.stride)) if is_video else 0
-    tracker = IoUTracker(opts.min_iou, max_missed)
+    tracker = IoUTracker(opts.min_iou, max_missed) if is_video else None  # photos: faces are their index
     pending_crops: list[np.ndarray] = []
     pending_rows: list[tuple[int, FrameFaces, int]] = []  # (face id, its frame, its place in the frame)
     waiting: deque[FrameFaces] = deque()  # frames not yet given out, in order
@@ -324,7 +324,7 @@ def iter_frames(frames: Iterable[Frame], is_video: bool, fps: float, clf: Classi
                 break
             t0 = timer.add("decode", t0)
             new_shot, shot = fr.shot != shot, fr.shot
-            if new_shot:  # a camera cut: nobody carries over (tracks end, no flow from the last shot)
+            if new_shot and is_video:  # a camera cut: nobody carries over (tracks end, no flow from the last shot)
                 tracker.reset()
             if is_video and opts.detect_every > 1:
                 grey = flow_grey(fr.rgb)
