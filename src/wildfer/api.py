@@ -45,7 +45,8 @@ class Face:
 
     ``probs`` maps every class name of the model (its order) to a probability; they sum to 1.
     ``label`` is the most probable class and ``score`` its probability. ``face_id``: in a video
-    the person's track id, stable from frame to frame while the person stays in view; in a photo
+    the person's track id, stable from frame to frame while the person stays in view (a camera cut
+    ends every track: the same person gets a new id after it, as in ``predict``); in a photo
     the face's index. In videos the probabilities are smoothed over ``smooth_s`` seconds per
     person, as ``predict`` does.
     """
@@ -168,7 +169,7 @@ class Recognizer:
         if src.kind != "video":
             raise ConfigError(f"{src.path}: a photo; Recognizer.analyze(path) reads photos")
         probe(src)
-        info, frames = open_frames(src, self.options.stride)
+        info, frames = open_frames(src, self.options.stride, shots=True)  # cuts end tracks, as in predict
         names = self.class_names
         stream = iter_frames(frames, True, info.fps, self.classifier, self.detectors["video"], self.options)
 
