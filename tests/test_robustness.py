@@ -432,10 +432,15 @@ def run_script(args, tmp_path) -> subprocess.CompletedProcess:
     (["predict", "a.jpg", "--out", "o", "--stride", "abc"], "Invalid value for '--stride'"),
     (["train"], "Missing argument"),
     (["predict", "a.jpg", "--out", "taken.txt"], "taken.txt: --out must be a folder, and this is a file"),
-], ids=["unknown-flag", "missing-out", "mistyped-command", "stride-not-int", "missing-argument", "out-is-a-file"])
+    (["split", "ann", "taken.txt"], "taken.txt/train: Not a directory"),  # an OSError naming the path
+], ids=["unknown-flag", "missing-out", "mistyped-command", "stride-not-int", "missing-argument", "out-is-a-file",
+        "split-into-a-file"])
 def test_usage_mistake_is_one_line_and_exit_2(tmp_path, args, needle):
     (tmp_path / "taken.txt").write_text("not a folder\n")
     Image.fromarray(portrait(0.3)).save(tmp_path / "a.jpg")
+    (tmp_path / "ann").mkdir()
+    for v in ("v1", "v2"):
+        (tmp_path / "ann" / f"{v}.txt").write_text(ABAW7_HEADER + "\n0\n1\n")
     r = run_script(args, tmp_path)
     assert r.returncode == 2, r.stderr
     lines = r.stderr.strip().splitlines()
