@@ -20,9 +20,14 @@ steps.
    the detector finds (IoU >= 0.4, the end-to-end rule of that set) with the re-check off and on,
    and how many detections overlap no labelled face (other people or false positives).
 
+4. ``--videos DIR``: on every 5th frame of each clip, at predict's video settings (480 px, faces
+   >= 40 px), the detections with the re-check off and at each threshold; with ``--sheet OUT`` the
+   ones a threshold drops are written as ``OUT/dropped_<threshold>.png`` to be looked at.
+
     nice -n 10 .venv/bin/python benchmarks/bench_photo_faces.py --sheet /tmp/sheets --min-score 0.7
     nice -n 10 .venv/bin/python benchmarks/bench_photo_faces.py --review benchmarks/photo_faces_review.csv
     nice -n 10 .venv/bin/python benchmarks/bench_photo_faces.py --expw ../shared/data/expw_dev
+    nice -n 10 .venv/bin/python benchmarks/bench_photo_faces.py --videos ../shared/data/faces/videos --sheet /tmp/v
 """
 
 from __future__ import annotations
@@ -149,25 +154,69 @@ def expw_recall(root: Path, min_score: float) -> None:
         print(f"| {rc or 'off'} | {hit} / {len(labelled)} | {other} |", flush=True)
 
 
+def video_counts(folder: Path, sheet: Path | None) -> None:
+    import cv2
+    import torch
+
+    from wildfer.pipeline.detect import create_detector
+    from wildfer.pipeline.options import PREDICT_DEFAULTS as D
+    from wildfer.pipeline.sources import Source, open_frames
+    from wildfer.pipeline.track import iou_matrix
+
+    torch.set_num_threads(1)
+    clips = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".mp4", ".mov"})
+    dets = {rc: create_detector("mtcnn", max_side=D.detect_max_side, min_face=D.min_face, recheck=rc) for rc in RECHECKS}
+    print("| clip (every 5th frame) | " + " | ".join(f"faces, recheck {rc or 'off'}" for rc in RECHECKS) + " |")
+    print("|---|" + "---|" * len(RECHECKS))
+    dropped: dict[float, list[np.ndarray]] = {rc: [] for rc in RECHECKS}
+    for clip in clips:
+        n = {rc: 0 for rc in RECHECKS}
+        _, frames = open_frames(Source(clip, "video"), 5)
+        for fr in frames:
+            found = {rc: d(fr.rgb) for rc, d in dets.items()}
+            for rc, faces in found.items():
+                n[rc] += len(faces)
+                for box in found[0.0].boxes:  # off: every detection; which ones did rc drop?
+                    if len(faces) == 0 or iou_matrix(box[None], faces.boxes).max() < 0.9:
+                        x0, y0, x1, y1 = box.astype(int)
+                        m = (x1 - x0) // 2
+                        crop = fr.rgb[max(0, y0 - m):y1 + m, max(0, x0 - m):x1 + m]
+                        dropped[rc].append(cv2.resize(crop, (120, max(1, int(120 * crop.shape[0] / max(1, crop.shape[1]))))))
+        print(f"| {clip.name} | " + " | ".join(str(n[rc]) for rc in RECHECKS) + " |", flush=True)
+    if sheet:
+        sheet.mkdir(parents=True, exist_ok=True)
+        for rc, tiles in dropped.items():
+            if tiles:
+                h = max(t.shape[0] for t in tiles)
+                row = np.concatenate([np.pad(t, ((0, h - t.shape[0]), (0, 4), (0, 0)), constant_values=255) for t in tiles], 1)
+                cv2.imwrite(str(sheet / f"dropped_{rc}.png"), cv2.cvtColor(row, cv2.COLOR_RGB2BGR))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--photos", type=Path, default=PHOTOS)
     ap.add_argument("--min-score", type=float, default=None,
                     help="final score cut (default: 0.7 for --sheet and --review, predict's 0.9 for --expw)")
-    g = ap.add_mutually_exclusive_group(required=True)
-    g.add_argument("--sheet", type=Path, help="write contact sheets here")
+    g = ap.add_mutually_exclusive_group()
+    ap.add_argument("--sheet", type=Path, help="write contact sheets here (with --videos: the dropped detections)")
     g.add_argument("--review", type=Path, help="a reviewed photo,x0,y0,x1,y1,face CSV to score against")
     g.add_argument("--expw", type=Path, help="an expw_dev folder (labels.csv, images/)")
+    g.add_argument("--videos", type=Path, help="a folder of clips")
     args = ap.parse_args()
+    if args.videos:
+        video_counts(args.videos, args.sheet)
+        return
     if args.expw:
         expw_recall(args.expw, 0.9 if args.min_score is None else args.min_score)
         return
     args.min_score = 0.7 if args.min_score is None else args.min_score
     photos = sorted(p for p in args.photos.iterdir() if p.suffix.lower() in {".jpg", ".jpeg", ".png"})
-    if args.sheet:
+    if args.review:
+        score_review(photos, args.review, args.min_score)
+    elif args.sheet:
         write_sheets(photos, detections(photos, args.min_score), args.sheet)
     else:
-        score_review(photos, args.review, args.min_score)
+        ap.error("give --sheet, --review, --expw or --videos")
 
 
 if __name__ == "__main__":

@@ -83,16 +83,18 @@ class MTCNNDetector:
     is the main speed knob. ``min_face`` is in pixels of the *original* frame. ``thresholds`` are
     the P/R/O-net score thresholds; ``min_score`` drops final detections below it; ``recheck``
     drops those whose O-Net score, on the final box re-cropped and on its mirror image
-    (:func:`.mtcnn.recheck`), falls below it (0 = off). On the 106 shared photos the re-check at 0.7
-    removed 4 of the 5 non-faces that passed ``min_score`` 0.9 and kept all 118 faces that did
-    (its lowest face scored 0.86, its highest removed non-face 0.52: RESULTS.md).
+    (:func:`.mtcnn.recheck`), falls below it (0 = off). On the 106 shared photos the re-check at 0.5
+    removed all 5 non-faces that passed ``min_score`` 0.9 (they re-scored 0.28-0.47) and kept all
+    118 faces that did (lowest 0.86). It costs strong profiles most: 0.7 dropped 6 of 89 faces
+    on the Hamilton clip (3/4 views among them), 0.5 drops 3 (two profiles, one box on the eyes
+    only); RESULTS.md.
     """
 
     name = "mtcnn"
 
     def __init__(self, max_side: int | None = 640, min_face: int = 20,
                  thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7), min_score: float = 0.9,
-                 recheck: float = 0.7, threads: int | None = None):
+                 recheck: float = 0.5, threads: int | None = None):
         from .mtcnn_nets import weights_dir
 
         weights_dir()  # facenet-pytorch missing: a one-line ConfigError now, not at the first frame
