@@ -155,6 +155,8 @@ def expw_recall(root: Path, min_score: float) -> None:
 
 
 def video_counts(folder: Path, sheet: Path | None) -> None:
+    import time
+
     import cv2
     import torch
 
@@ -169,11 +171,20 @@ def video_counts(folder: Path, sheet: Path | None) -> None:
     print("| clip (every 5th frame) | " + " | ".join(f"faces, recheck {rc or 'off'}" for rc in RECHECKS) + " |")
     print("|---|" + "---|" * len(RECHECKS))
     dropped: dict[float, list[np.ndarray]] = {rc: [] for rc in RECHECKS}
+    seconds = {rc: 0.0 for rc in RECHECKS}
+    n_frames = 0
+    for d in dets.values():
+        d(np.zeros((240, 320, 3), np.uint8))  # nets built before timing
     for clip in clips:
         n = {rc: 0 for rc in RECHECKS}
         _, frames = open_frames(Source(clip, "video"), 5)
         for fr in frames:
-            found = {rc: d(fr.rgb) for rc, d in dets.items()}
+            found = {}
+            for rc, d in dets.items():  # the settings take turns on each frame: the same load for all
+                t = time.perf_counter()
+                found[rc] = d(fr.rgb)
+                seconds[rc] += time.perf_counter() - t
+            n_frames += 1
             for rc, faces in found.items():
                 n[rc] += len(faces)
                 for box in found[0.0].boxes:  # off: every detection; which ones did rc drop?
@@ -183,6 +194,7 @@ def video_counts(folder: Path, sheet: Path | None) -> None:
                         crop = fr.rgb[max(0, y0 - m):y1 + m, max(0, x0 - m):x1 + m]
                         dropped[rc].append(cv2.resize(crop, (120, max(1, int(120 * crop.shape[0] / max(1, crop.shape[1]))))))
         print(f"| {clip.name} | " + " | ".join(str(n[rc]) for rc in RECHECKS) + " |", flush=True)
+    print("| ms per detection, all frames | " + " | ".join(f"{1000 * seconds[rc] / n_frames:.1f}" for rc in RECHECKS) + " |")
     if sheet:
         sheet.mkdir(parents=True, exist_ok=True)
         for rc, tiles in dropped.items():
