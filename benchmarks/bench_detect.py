@@ -3,7 +3,8 @@
 wildfer's ``mtcnn`` detector runs facenet-pytorch's P-, R- and O-Net (channels-last) in its own
 cascade (``pipeline/mtcnn.py``: OpenCV resizing instead of one torch interpolation per pyramid level
 and per candidate). The reference is facenet-pytorch's ``MTCNN.detect`` exactly as it ships (NCHW
-nets), wrapped with the same downscaling and score cut as wildfer's detector. Both run on the first
+nets), wrapped with the same downscaling and score cut as wildfer's detector (whose O-Net re-check,
+which facenet-pytorch has no counterpart of, is turned off here: ``recheck=0``). Both run on the first
 ``--frames`` frames of each clip at predict's video settings (longer side 480 px, min face 40 px)
 and, with ``--photos``, on every photo of ``faces/images`` at predict's photo settings (1280 px,
 20 px). Prints the median ms per detection over interleaved rounds, the faces each finds, frames
@@ -75,7 +76,8 @@ def photos_of(folder: Path) -> list[np.ndarray]:
 
 
 def compare(name: str, images: list[np.ndarray], max_side: int, min_face: int, rounds: int) -> None:
-    dets = {"facenet": Facenet(max_side, min_face), "wildfer": create_detector("mtcnn", max_side=max_side, min_face=min_face)}
+    dets = {"facenet": Facenet(max_side, min_face), "wildfer": create_detector("mtcnn", max_side=max_side, min_face=min_face,
+                                                                           recheck=0)}
     for d in dets.values():
         d(images[0])  # builds the nets (and warms up)
     times = {k: [] for k in dets}

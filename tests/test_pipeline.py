@@ -10,7 +10,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline_fixtures import paste, portrait
+from pipeline_fixtures import SHARED, paste, portrait
+from wildfer.data.datasets import load_image
 from wildfer.errors import ConfigError, DataError
 from wildfer.labels import ABAW8, FER2013, FERPLUS
 from wildfer.pipeline.abaw import fill_nearest, to_abaw8
@@ -97,6 +98,79 @@ def test_mtcnn_cascade_finds_facenets_faces():
     assert (np.abs(ours.boxes[mine] - boxes[order]) < 0.05 * side).all()
     assert (np.abs(ours.landmarks[mine] - lms[order]).max(axis=2) < 0.03 * side).all()
     assert (ours.scores > 0.99).all()
+
+
+def test_numpy_nms_keeps_what_torchvisions_keeps():
+    # The union NMS of the cascade replaced torchvision.ops.nms (its import costs seconds of
+    # start-up): same boxes kept, in the same order, score ties included.
+    import torch
+    from torchvision.ops import nms as tv_nms
+
+    from wildfer.pipeline.mtcnn import nms
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        n = int(rng.integers(1, 300))
+        xy = rng.uniform(0, 200, (n, 2)).astype(np.float32)
+        boxes = np.concatenate([xy, xy + rng.uniform(5, 60, (n, 2)).astype(np.float32)], 1)
+        scores = rng.choice(np.linspace(0.6, 1, 20), n).astype(np.float32)  # many ties
+        for th in (0.5, 0.7):
+            ref = tv_nms(torch.from_numpy(boxes), torch.from_numpy(scores), th).numpy()
+            np.testing.assert_array_equal(nms(boxes, scores, th), ref)
+
+
+def test_recheck_keeps_a_face_cut_by_the_frame_edge_and_mirrored():
+    face = portrait(0.5)  # 300x256
+    canvas = np.full((300, 456, 3), 120, np.uint8)
+    canvas[:, 296:] = face[:, :160]  # the portrait's left 62%, cut by the frame's right edge
+    canvas[:, :256] = face[:, ::-1]
+    on, off = create_detector("mtcnn", max_side=640), create_detector("mtcnn", max_side=640, recheck=0)
+    found = on(canvas)
+    assert len(found) == len(off(canvas)) == 2
+    assert found.boxes[:, 2].max() == 456  # the cut face, its box clipped at the edge
+
+
+@pytest.mark.shared_data
+def test_recheck_drops_the_reviewed_non_faces_of_the_shared_photos_and_keeps_their_faces():
+    """A desk object passed MTCNN at 0.94 (the jacket and camera of deepface_img31/40, larger
+    photos, are left to benchmarks/bench_photo_faces.py); a face cut by the photo's edge must stay.
+    benchmarks/photo_faces_review.csv says which detections are faces (a person looked)."""
+    import csv
+
+    from wildfer.pipeline.options import PREDICT_DEFAULTS as D
+
+    photos = SHARED / "faces" / "images"
+    if not photos.is_dir():
+        pytest.skip(f"{photos} is absent (../shared/data)")
+    names = ["face_recognition_obama.jpg", "face_recognition_obama_partial_face2.jpg"]
+    review = Path(__file__).resolve().parents[1] / "benchmarks" / "photo_faces_review.csv"
+    with open(review) as f:
+        truth = [r for r in csv.DictReader(f) if r["photo"] in names]
+    det = create_detector("mtcnn", max_side=D.photo_max_side, min_face=D.photo_min_face)
+    for name in names:
+        boxes = det(load_image(photos / name, 3)).boxes
+        want = [[float(r[k]) for k in ("x0", "y0", "x1", "y1")] for r in truth if r["photo"] == name and r["face"] == "1"]
+        not_faces = [[float(r[k]) for k in ("x0", "y0", "x1", "y1")] for r in truth if r["photo"] == name and r["face"] == "0"]
+        iou = iou_matrix(np.array(want, np.float32).reshape(-1, 4), boxes)
+        assert (iou.max(1, initial=0) >= 0.5).all(), name  # every reviewed face is kept
+        assert len(boxes) == (iou.max(0, initial=0) >= 0.5).sum(), name  # nothing else
+        assert not_faces == [] or iou_matrix(np.array(not_faces, np.float32), boxes).max(initial=0) < 0.5
+
+
+def test_predicting_a_photo_with_the_shipped_model_imports_no_torchvision_or_timm(tmp_path):
+    # Start-up: torchvision's ops import torch._dynamo and timm imports torchvision, seconds on a
+    # loaded CPU; predict's default path (int8 ONNX classifier, MTCNN) needs neither.
+    import subprocess
+    import sys
+
+    Image.fromarray(portrait(0.5)).save(tmp_path / "p.jpg")
+    code = ("import sys; from wildfer.cli import main; main(['predict', sys.argv[1], '--out', sys.argv[2], '--quiet']);"
+            "print(sorted(m for m in ('torchvision', 'timm', 'torch._dynamo', 'facenet_pytorch') if m in sys.modules))")
+    r = subprocess.run([sys.executable, "-c", code, str(tmp_path / "p.jpg"), str(tmp_path / "out")], text=True,
+                       capture_output=True, env={"PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")})
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.strip().splitlines()[-1] == "[]", r.stdout
+    assert (tmp_path / "out" / "predictions.csv").read_text().count("\n") == 2  # the header and one face
 
 
 def test_mtcnn_on_1080p_grey_and_downscaled_detection(mtcnn):

@@ -56,7 +56,9 @@ def test_predict_video_and_photos_writes_every_output(media, tmp_path, capsys, m
     assert code == 0, err
     header, data = rows(tmp_path / "predictions.csv")
     assert header == FIXED_COLUMNS + [f"p_{c}" for c in FERPLUS.names]
-    video = [r for r in data if r["source"] == "two"]
+    # ``source`` is the path as given on the command line, extension included.
+    assert {r["source"] for r in data} == {str(media["clip"]), str(d / "alpha.png"), str(d / "bw.jpg")}
+    video = [r for r in data if r["source"] == str(media["clip"])]
     assert sorted({int(r["frame"]) for r in video}) == list(range(6))  # frames 6-8 have no face
     assert len(video) == 12
     # Two people with stable ids: face 0 stays on the left, face 1 on the right.
@@ -66,8 +68,7 @@ def test_predict_video_and_photos_writes_every_output(media, tmp_path, capsys, m
         p = np.array([float(r[f"p_{c}"]) for c in FERPLUS.names])
         # the label is the arg-max of the unrounded probabilities: a tie at 4 decimals may go either way
         assert abs(p.sum() - 1) < 1e-3 and p[FERPLUS.names.index(r["label"])] == p.max()
-    photos = [r for r in data if r["source"] in ("alpha", "bw")]
-    assert {r["source"] for r in photos} == {"alpha", "bw"}
+    photos = [r for r in data if r["source"] != str(media["clip"])]
     assert all(r["frame"] == "0" and r["time_s"] == "0.000" for r in photos)
 
     s = json.loads((tmp_path / "summaries" / "two.mp4.json").read_text())
@@ -95,6 +96,33 @@ def test_no_face_anywhere_is_an_empty_result_not_an_error(media, tmp_path, capsy
     header, data = rows(tmp_path / "predictions.csv")
     assert header[:10] == FIXED_COLUMNS and data == []
     assert "no face found" in out
+
+
+def test_outputs_join_back_to_the_inputs_as_given(media, tmp_path, capsys):
+    """``source`` is the path as given, so a.jpg and a.png stay apart and match their summaries;
+    a video without any face still gets its ABAW file (Neutral throughout)."""
+    from pipeline_fixtures import write_clip
+
+    d = tmp_path / "in"
+    d.mkdir()
+    Image.fromarray(portrait(0.5)).save(d / "a.jpg")
+    Image.fromarray(portrait(0.4)[:, ::-1]).save(d / "a.png")
+    blank = write_clip(d / "blank.mp4", [np.full((120, 160, 3), 40 + 10 * i, np.uint8) for i in range(5)])
+    out = tmp_path / "out"
+    code, said, err = run(["predict", d / "a.jpg", d / "a.png", blank, "--out", out, "--model", media["model"],
+                           "--abaw", "--quiet", "--no-plots"], capsys)
+    assert code == 0, err
+    _, data = rows(out / "predictions.csv")
+    assert {r["source"] for r in data} == {str(d / "a.jpg"), str(d / "a.png")}
+    for name in ("a.jpg", "a.png"):
+        summary = json.loads((out / "summaries" / f"{name}.json").read_text())
+        mine = [r for r in data if r["source"] == summary["source"]]
+        assert len(mine) == sum(p["frames"] for p in summary["people"]) >= 1
+    assert "a.jpg" in said and "a.png" in said
+    lines = (out / "abaw" / "blank.txt").read_text().splitlines()
+    assert lines == [",".join(ABAW8.names)] + ["0"] * 5
+    single = (out / "abaw_predictions.txt").read_text().splitlines()
+    assert single[1:] == [f"blank/{i:05d}.jpg,0" for i in range(1, 6)]
 
 
 def test_bad_input_is_one_line_and_exit_2(media, tmp_path, capsys):
@@ -165,8 +193,11 @@ def test_odd_real_clips(media, tmp_path, capsys, name, decoded):
     s = json.loads((tmp_path / "summaries" / f"{name}.json").read_text())
     assert s["frames_decoded"] == decoded and s["frames_processed"] == -(-decoded // 12)
     faced = sorted({p["first_frame"] for p in s["people"]})
+    lines = (tmp_path / "abaw" / f"{Path(name).stem}.txt").read_text().splitlines()
+    assert len(lines) == 1 + decoded  # every decoded frame, whatever the metadata says (no_face.mp4: 98)
     if name == "no_face.mp4":
-        assert s["people"] == [] and "no face found" in out and not (tmp_path / "abaw").exists()
+        assert s["people"] == [] and "no face found" in out
+        assert lines[1:] == ["0"] * decoded  # no face at all: Neutral throughout, still one file
     else:
         assert s["people"] and 0 < s["frames_without_face"] < s["frames_processed"]
         main_person = s["people"][0]
@@ -174,8 +205,6 @@ def test_odd_real_clips(media, tmp_path, capsys, name, decoded):
             assert main_person["first_frame"] == 0 and main_person["last_frame"] < decoded - 12
         else:
             assert faced[0] > 0 and main_person["last_frame"] >= 12 * ((decoded - 1) // 12) - 12  # to the end
-        lines = (tmp_path / "abaw" / f"{Path(name).stem}.txt").read_text().splitlines()
-        assert len(lines) == 1 + decoded
 
 
 def test_ctrl_c_exits_130_with_one_line(media, tmp_path):

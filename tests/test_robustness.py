@@ -12,6 +12,7 @@ import csv
 import gzip
 import json
 import os
+import shutil
 import signal
 import struct
 import subprocess
@@ -95,7 +96,8 @@ def test_predict_decodes_16bit_cmyk_palette_and_grey_alpha_photos(ckpt, tmp_path
     assert code == 0, err
     with open(out / "predictions.csv") as f:
         sources = {r["source"] for r in csv.DictReader(f)}
-    assert sources == {"deep16", "cmyk", "palette", "greyalpha"}  # a face found in every mode
+    names = ("deep16.png", "cmyk.jpg", "palette.png", "greyalpha.png")
+    assert sources == {str(tmp_path / n) for n in names}  # a face found in every mode
 
 
 @pytest.mark.parametrize("name, make, needle", [
@@ -402,3 +404,56 @@ def test_predict_resume_after_sigkill_keeps_finished_videos(ckpt, tmp_path, caps
                            "--out", out], capsys)
     assert code == 0 and "earlier run" not in said
     assert sorted(p.stem for p in done_dir.glob("*.json")) == ["v0"]
+
+
+# --- usage mistakes, through the installed console script ---------------------------------
+
+
+def wildfer_script() -> str:
+    """The ``wildfer`` console script pip installed beside this interpreter (the entry point a
+    user runs: it imports typer and whatever click it resolved, not a test double)."""
+    script = Path(sys.executable).parent / "wildfer"
+    found = str(script) if script.is_file() else shutil.which("wildfer")
+    assert found, "the wildfer console script is not installed; run the README's install command"
+    return found
+
+
+def run_script(args, tmp_path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    return subprocess.run([wildfer_script(), *map(str, args)], env=env, cwd=tmp_path, capture_output=True,
+                          text=True, timeout=120)
+
+
+# Needles hold what every allowed typer/click version says (the wording differs between them).
+@pytest.mark.parametrize("args, needle", [
+    (["predict", "a.jpg", "--ot", "o"], "--ot"),
+    (["predict", "a.jpg"], "Missing option '--out'"),
+    (["predcit", "a.jpg", "--out", "o"], "No such command 'predcit'"),
+    (["predict", "a.jpg", "--out", "o", "--stride", "abc"], "Invalid value for '--stride'"),
+    (["train"], "Missing argument"),
+    (["predict", "a.jpg", "--out", "taken.txt"], "taken.txt: --out must be a folder, and this is a file"),
+    (["split", "ann", "taken.txt"], "taken.txt/train: Not a directory"),  # an OSError naming the path
+], ids=["unknown-flag", "missing-out", "mistyped-command", "stride-not-int", "missing-argument", "out-is-a-file",
+        "split-into-a-file"])
+def test_usage_mistake_is_one_line_and_exit_2(tmp_path, args, needle):
+    (tmp_path / "taken.txt").write_text("not a folder\n")
+    Image.fromarray(portrait(0.3)).save(tmp_path / "a.jpg")
+    (tmp_path / "ann").mkdir()
+    for v in ("v1", "v2"):
+        (tmp_path / "ann" / f"{v}.txt").write_text(ABAW7_HEADER + "\n0\n1\n")
+    r = run_script(args, tmp_path)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("wildfer: error:") and needle in lines[0], r.stderr
+    assert r.stdout == ""
+    assert (tmp_path / "taken.txt").read_text() == "not a folder\n"
+
+
+def test_bare_command_prints_help_and_version_prints_version(tmp_path):
+    import wildfer
+
+    r = run_script([], tmp_path)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert "Usage: wildfer" in r.stdout and "predict" in r.stdout
+    r = run_script(["--version"], tmp_path)
+    assert (r.returncode, r.stdout, r.stderr) == (0, f"wildfer {wildfer.__version__}\n", "")

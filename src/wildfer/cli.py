@@ -8,6 +8,7 @@ from typing import List, Optional
 
 import typer
 
+from . import __version__
 from .errors import WildferError
 from .pipeline.options import PREDICT_DEFAULTS
 
@@ -15,8 +16,17 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Facial expressions of people in in-the-wild photos and video.")
 
 
+def _show_version(value: bool) -> None:
+    if value:
+        typer.echo(f"wildfer {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_show_version,
+                                 help="Print the version and exit."),
+) -> None:
     """Facial expressions of people in in-the-wild photos and video."""
 
 
@@ -150,7 +160,9 @@ def predict(
     smooth: float = typer.Option(PREDICT_DEFAULTS.smooth_s, "--smooth", help="Smoothing window in seconds per person (0 = off; photos never)."),
     batch_size: int = typer.Option(PREDICT_DEFAULTS.batch_size, "--batch-size", help="Faces per classifier batch."),
     annotate: bool = typer.Option(False, "--annotate", help="Also write annotated/<video>.mp4 and annotated/<photo>.jpg with boxes and labels."),
-    abaw: bool = typer.Option(False, "--abaw", help="Also write ABAW files: abaw/<video>.txt and abaw_predictions.txt."),
+    abaw: bool = typer.Option(False, "--abaw", help="Also write ABAW files: abaw/<video>.txt and abaw_predictions.txt; a frame without "
+                                                     "the person takes the nearest predicted frame's label, a video "
+                                                     "without any face is Neutral (0) throughout."),
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Timeline plot PNG per video."),
     threads: int = typer.Option(1, "--threads", help="CPU threads for torch (and onnxruntime)."),
     backend: str = typer.Option(PREDICT_DEFAULTS.backend, "--backend",
@@ -265,26 +277,62 @@ def export(
 
 
 INTERRUPTED = 130  # exit code after Ctrl-C (128 + SIGINT), as shells report it
+USAGE = 2  # exit code of a usage mistake or a WildferError, as click uses for usage errors
+
+
+def _usage_error_types() -> tuple[type[BaseException], ...]:
+    """The exceptions typer raises for a usage mistake (unknown option or command, missing or
+    malformed value). typer 0.29 vendors click as ``typer._click``, whose exceptions derive from
+    ``typer.TyperException``; older typer raised ``click.ClickException``. Both are caught, so the
+    versions pyproject.toml allows all give one line (tests/test_robustness.py runs the installed
+    ``wildfer`` script)."""
+    types: list[type[BaseException]] = []
+    if hasattr(typer, "TyperException"):
+        types.append(typer.TyperException)
+    try:
+        import click
+    except ImportError:
+        pass
+    else:
+        types.append(click.ClickException)
+    return tuple(types)
+
+
+def _usage_line(e: BaseException) -> str:
+    """One line for a usage error: click's message and where the help is (click prints 4 lines)."""
+    msg = " ".join(str(e.format_message()).split())
+    ctx = getattr(e, "ctx", None)
+    if ctx is not None:
+        msg += f" (see '{ctx.command_path} --help')"
+    return f"wildfer: error: {msg}"
 
 
 def main(argv: list[str] | None = None) -> int:
+    """The ``wildfer`` console script: returns the exit code (0 done, 2 a usage mistake or bad
+    input, printed as one ``wildfer: error: ...`` line, 130 interrupted)."""
+    args = sys.argv[1:] if argv is None else list(argv)
+    if not args:  # bare `wildfer`: the help, and success (click would exit 2 after it)
+        args = ["--help"]
     try:
-        code = app(args=argv, standalone_mode=False)
+        code = app(args=args, prog_name="wildfer", standalone_mode=False)
     except WildferError as e:
         typer.echo(f"wildfer: error: {e}", err=True)
-        return 2
+        return USAGE
     except (typer.Abort, KeyboardInterrupt):
         typer.echo("wildfer: interrupted", err=True)
         return INTERRUPTED
     except typer.Exit as e:
         return e.exit_code
-    except Exception as e:  # click usage errors
-        import click
-
-        if isinstance(e, click.ClickException):
-            e.show()
-            return e.exit_code
-        raise
+    except _usage_error_types() as e:
+        typer.echo(_usage_line(e), err=True)
+        return getattr(e, "exit_code", USAGE) or USAGE
+    except OSError as e:
+        # A file-system refusal about a path the user named (a file where a folder must be, no
+        # permission, disk full): the path and the reason. Without a path it may be a bug: raise.
+        if e.filename is None:
+            raise
+        typer.echo(f"wildfer: error: {e.filename}: {e.strerror or e}", err=True)
+        return USAGE
     # With standalone_mode=False typer returns an Exit's code instead of raising it, and it turns
     # Ctrl-C into Exit(130) itself (typer 0.29), so an interrupt arrives here as a return value;
     # the commands themselves return None.

@@ -1,7 +1,8 @@
-"""Models by name. Importing this package registers every builder."""
+"""Models by name. The builders (timm underneath) register when a model is first looked up
+(:func:`~.registry.create_model`, :func:`~.registry.list_models`), not at import: running a shipped
+ONNX file (``predict``'s default) never imports timm, which imports torchvision and
+``torch._dynamo`` (seconds of start-up)."""
 
-from . import frame  # noqa: F401  (registers single-frame models)
-from . import temporal  # noqa: F401  (registers clip models: resnet101_cbam_blstm, regnety016_transformer)
 from .registry import create_model, list_models, register_model
 
 __all__ = ["create_model", "list_models", "register_model"]

@@ -35,8 +35,13 @@ from .weights import META_KEY, WeightsMeta, is_onnx, load_model, parse_meta, res
 # Opset 17 is supported by onnxruntime >= 1.13 (our floor is 1.18) and by the legacy exporter.
 OPSET = 17
 INPUT, OUTPUT = "input", "logits"
-# torch >= 2.9 defaults to the dynamo exporter (needs onnxscript); torch < 2.5 has no such switch.
-_LEGACY = {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
+
+
+def _legacy() -> dict:
+    """torch >= 2.9 defaults to the dynamo exporter (needs onnxscript); torch < 2.5
+    has no such switch. Asked at export time: touching ``torch.onnx`` imports its exporters
+    (~0.13 s), which running an ONNX file (``OnnxModel``, predict's default) never needs."""
+    return {"dynamo": False} if "dynamo" in inspect.signature(torch.onnx.export).parameters else {}
 
 
 def _is_temporal(model: nn.Module) -> bool:
@@ -74,7 +79,7 @@ def export_model(model: nn.Module, meta: WeightsMeta, out: str | Path, opset: in
                 # onnxscript; the legacy one covers every registered model without the extra dependency.
                 warnings.simplefilter("ignore")
                 torch.onnx.export(model, (example,), str(tmp), input_names=[INPUT], output_names=[OUTPUT],
-                                  dynamic_axes=axes, opset_version=opset, do_constant_folding=True, **_LEGACY)
+                                  dynamic_axes=axes, opset_version=opset, do_constant_folding=True, **_legacy())
         finally:
             torch.backends.mha.set_fastpath_enabled(fastpath)
         proto = onnx.load(str(tmp))

@@ -15,6 +15,15 @@ from torch import nn
 from ..errors import ConfigError
 
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
+# Modules whose import registers builders: imported on the first lookup (see the package docstring).
+BUILDER_MODULES = ("frame", "temporal")
+
+
+def _register_builders() -> None:
+    import importlib
+
+    for name in BUILDER_MODULES:
+        importlib.import_module(f"{__package__}.{name}")
 
 
 def register_model(name: str) -> Callable:
@@ -28,6 +37,7 @@ def register_model(name: str) -> Callable:
 
 
 def list_models() -> list[str]:
+    _register_builders()
     return sorted(_MODELS)
 
 
@@ -42,6 +52,7 @@ def create_model(name: str, num_classes: int, in_chans: int = 3, input_size: int
     """
     from .backbones import BACKBONES, create_backbone, list_backbones
 
+    _register_builders()
     if name not in _MODELS:
         raise ConfigError(f"unknown model {name!r}; known: {', '.join(list_models())}")
     builder = _MODELS[name]

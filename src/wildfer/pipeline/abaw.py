@@ -5,7 +5,9 @@ Per video and person, ``<video>.txt`` (the person seen in most frames) and ``<vi
 names, then one ABAW8 class index per frame of the video (every decoded frame, 1-based frame
 ``i`` on line ``i + 1``). Frames where that person has no prediction (no face, not sampled by
 ``--stride``) take the label of the nearest predicted frame (the earlier one on a tie), so every
-frame has a label, as the challenge requires.
+frame has a label, as the challenge requires. A video where no face was found at all still gets
+its ``<video>.txt``, every frame ``Neutral`` (0, :data:`NO_FACE_LABEL`), so a submission has a file
+for every video.
 
 The single-file format: header ``image_location,Neutral,...,Other``, then one line
 ``<file stem>/<00001>.jpg,<index>`` per frame, where ``<file stem>`` is the txt file's name.
@@ -22,6 +24,9 @@ import numpy as np
 
 from ..labels import ABAW8, canonical
 from .results import SourceLog
+
+
+NO_FACE_LABEL = ABAW8.names.index("Neutral")  # every frame of a video without any face
 
 
 def to_abaw8(class_names: list[str]) -> np.ndarray:
@@ -44,16 +49,19 @@ def fill_nearest(n_frames: int, frames: np.ndarray, labels: np.ndarray) -> np.nd
 
 
 def write_abaw(log: SourceLog, out_dir: Path, min_frames: int = 1, name: str | None = None) -> list[Path]:
-    """Write the per-person ``.txt`` files of one video; returns their paths (none if no face)."""
+    """Write the per-person ``.txt`` files of one video; returns their paths (a video without a
+    face: one file, every frame :data:`NO_FACE_LABEL`)."""
     name = name or log.source.path.stem
     n_frames = log.info.frames_decoded
     fids, frames = log.face_ids, log.frames
-    if len(fids) == 0 or n_frames == 0:
-        return []
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if len(fids) == 0:
+        path = out_dir / f"{name}.txt"
+        path.write_text(",".join(ABAW8.names) + "\n" + f"{NO_FACE_LABEL}\n" * n_frames)
+        return [path]
     labels = to_abaw8(log.class_names)[log.labels]
     ids, counts = np.unique(fids, return_counts=True)
     order = np.argsort(-counts, kind="stable")
-    out_dir.mkdir(parents=True, exist_ok=True)
     paths = []
     for rank, j in enumerate(order):
         if rank > 0 and counts[j] < min_frames:

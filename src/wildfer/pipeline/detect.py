@@ -6,7 +6,7 @@ and ``landmarks`` float32 ``(N, 5, 2)`` (x, y pixels: left eye, right eye, nose,
 mouth corner, "left" as seen in the image).
 
 Registered here: ``mtcnn`` (facenet-pytorch 2.6.0's pnet/rnet/onet and their weights, 2 MB, which
-ship inside its wheel, run in wildfer's own cascade: :mod:`.mtcnn`). OpenCV's Haar cascades are not
+ship inside its wheel, run in wildfer's own cascade: :mod:`.mtcnn`, :mod:`.mtcnn_nets`). OpenCV's Haar cascades are not
 offered: the opencv-python-headless 5.x wheel ships no cascade files (``cv2.data.haarcascades`` holds
 only ``__init__.py``), and Haar gives no landmarks.
 """
@@ -81,22 +81,25 @@ class MTCNNDetector:
     ``max_side``: the frame is downscaled so its longer side is at most this many pixels before
     detection (boxes and landmarks are scaled back); detection cost grows with pixel count, so this
     is the main speed knob. ``min_face`` is in pixels of the *original* frame. ``thresholds`` are
-    the P/R/O-net score thresholds; ``min_score`` drops final detections below it.
+    the P/R/O-net score thresholds; ``min_score`` drops final detections below it; ``recheck``
+    drops those whose O-Net score, on the final box re-cropped and on its mirror image
+    (:func:`.mtcnn.recheck`), falls below it (0 = off). On the 106 shared photos the re-check at 0.5
+    removed all 5 non-faces that passed ``min_score`` 0.9 (they re-scored 0.28-0.47) and kept all
+    118 faces that did (lowest 0.86). It costs strong profiles most: 0.7 dropped 6 of 89 faces
+    on the Hamilton clip (3/4 views among them), 0.5 drops 3 (two profiles, one box on the eyes
+    only); RESULTS.md.
     """
 
     name = "mtcnn"
 
     def __init__(self, max_side: int | None = 640, min_face: int = 20,
                  thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7), min_score: float = 0.9,
-                 threads: int | None = None):
-        try:
-            from facenet_pytorch import MTCNN
-        except ImportError as e:
-            raise ConfigError(f"detector 'mtcnn' needs facenet-pytorch ({e}); install it with "
-                              "`pip install --no-deps facenet-pytorch==2.6.0`") from None
-        self.max_side, self.min_face, self.min_score = max_side, min_face, min_score
+                 recheck: float = 0.5, threads: int | None = None):
+        from .mtcnn_nets import weights_dir
+
+        weights_dir()  # facenet-pytorch missing: a one-line ConfigError now, not at the first frame
+        self.max_side, self.min_face, self.min_score, self.recheck = max_side, min_face, min_score, recheck
         self.thresholds = list(thresholds)
-        self._mtcnn_cls = MTCNN
         self._nets = None  # (pnet, rnet, onet), built on first use
 
     def nets(self):
@@ -104,30 +107,32 @@ class MTCNNDetector:
         import torch
 
         if self._nets is None:
-            with torch.inference_mode():
-                net = self._mtcnn_cls(keep_all=True, device="cpu", thresholds=self.thresholds, post_process=False)
-                # Channels-last weights make every conv and max-pool output channels-last, where
-                # torch's CPU max-pool is vectorised: R-/O-Net's pools were a third of detection
-                # time. Same outputs (to 1e-4 px); 1.2-1.35x the detections/s on an idle CPU, 1.75x
-                # on a contended one (benchmarks/bench_detect.py, RESULTS.md).
-                self._nets = tuple(stage.eval().to(memory_format=torch.channels_last)
-                                   for stage in (net.pnet, net.rnet, net.onet))
+            from .mtcnn_nets import load_nets
+
+            # Channels-last weights make every conv and max-pool output channels-last, where
+            # torch's CPU max-pool is vectorised: R-/O-Net's pools were a third of detection
+            # time. Same outputs (to 1e-4 px); 1.2-1.35x the detections/s on an idle CPU, 1.75x
+            # on a contended one (benchmarks/bench_detect.py, RESULTS.md).
+            self._nets = tuple(net.to(memory_format=torch.channels_last) for net in load_nets())
         return self._nets
 
     def __call__(self, rgb: np.ndarray) -> Faces:
         import cv2
         import torch
 
-        from .mtcnn import detect
+        from .mtcnn import detect, recheck
 
         h, w = rgb.shape[:2]
         f = _resize_factor(h, w, self.max_side)
         img = cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA) if f != 1.0 else rgb
         # MTCNN's first scale cannot see faces smaller than 12 px; below that, nothing to find.
         min_px = max(12, int(round(self.min_face * f)))
+        img = np.ascontiguousarray(img)
         with torch.inference_mode():
-            boxes, probs, lms = detect(np.ascontiguousarray(img), *self.nets(), min_px, self.thresholds)
-        keep = probs >= self.min_score
+            boxes, probs, lms = detect(img, *self.nets(), min_px, self.thresholds)
+            keep = probs >= self.min_score
+            if self.recheck and keep.any():
+                keep[keep] = recheck(img, boxes[keep], self.nets()[2]) >= self.recheck
         boxes, lms = boxes[keep] / f, lms[keep] / f
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)

@@ -33,25 +33,25 @@ def _tensor(batch: np.ndarray) -> torch.Tensor:
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, method: str = "union") -> np.ndarray:
-    """Indices kept by greedy NMS, highest score first; ``method`` ``union`` (IoU) or ``min``
-    (intersection over the smaller box), with MATLAB's +1 pixel box sizes."""
+    """Indices kept by greedy NMS, highest score first. ``union``: IoU of the boxes as they are,
+    ties taken in index order (torchvision's ``nms``, which facenet-pytorch uses for these stages;
+    in NumPy here, so detection needs no torchvision import, ~2 s of start-up); ``min``:
+    intersection over the smaller box with MATLAB's +1 pixel sizes (facenet-pytorch's own)."""
     if len(boxes) == 0:
         return np.zeros(0, np.int64)
-    if method == "union":
-        from torchvision.ops import nms as tv_nms
-
-        # torchvision's C++ NMS (no +1 in box sizes), as facenet-pytorch uses for these stages.
-        return tv_nms(torch.from_numpy(boxes[:, :4].astype(np.float32)),
-                      torch.from_numpy(scores.astype(np.float32)), threshold).numpy()
-    x0, y0, x1, y1 = boxes[:, 0], boxes[:, 1], boxes[:, 2], boxes[:, 3]
-    area = (x1 - x0 + 1) * (y1 - y0 + 1)
-    order = np.argsort(scores, kind="stable")
+    one = 1.0 if method == "min" else 0.0
+    b = boxes[:, :4].astype(np.float32) if method == "union" else boxes[:, :4]
+    x0, y0, x1, y1 = b[:, 0], b[:, 1], b[:, 2], b[:, 3]
+    area = (x1 - x0 + one) * (y1 - y0 + one)
+    # union: descending, stable (torchvision); min: ascending, last first (MATLAB's loop)
+    order = np.argsort(-scores.astype(np.float32), kind="stable") if method == "union" else \
+        np.argsort(scores, kind="stable")[::-1]
     keep = []
     while order.size:
-        i, rest = order[-1], order[:-1]
+        i, rest = order[0], order[1:]
         keep.append(i)
-        w = np.maximum(0.0, np.minimum(x1[i], x1[rest]) - np.maximum(x0[i], x0[rest]) + 1)
-        h = np.maximum(0.0, np.minimum(y1[i], y1[rest]) - np.maximum(y0[i], y0[rest]) + 1)
+        w = np.maximum(0.0, np.minimum(x1[i], x1[rest]) - np.maximum(x0[i], x0[rest]) + one)
+        h = np.maximum(0.0, np.minimum(y1[i], y1[rest]) - np.maximum(y0[i], y0[rest]) + one)
         inter = w * h
         o = inter / np.minimum(area[i], area[rest]) if method == "min" else inter / (area[i] + area[rest] - inter)
         order = rest[o <= threshold]
@@ -170,3 +170,40 @@ def detect(img: np.ndarray, pnet, rnet, onet, min_face: float, thresholds=(0.6, 
     b, lms = b[keep], lms[keep]
     order = np.argsort(-(b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1]), kind="stable")  # largest first
     return b[order, :4].astype(np.float32), b[order, 4].astype(np.float32), lms[order].astype(np.float32)
+
+
+def _padded_crops(img: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
+    """Crops (N, size, size, 3) uint8 of ``boxes`` (N, >=4), the parts outside the frame black (as
+    the original MTCNN pads), so a face cut by the frame's edge keeps its shape."""
+    import cv2
+
+    h, w = img.shape[:2]
+    out = np.zeros((len(boxes), size, size, 3), np.uint8)
+    for j, (x0, y0, x1, y1) in enumerate(np.round(boxes[:, :4]).astype(np.int64)):
+        if x1 - x0 < 2 or y1 - y0 < 2:
+            continue
+        canvas = np.zeros((y1 - y0, x1 - x0, 3), np.uint8)
+        cx0, cy0, cx1, cy1 = max(x0, 0), max(y0, 0), min(x1, w), min(y1, h)
+        if cx1 > cx0 and cy1 > cy0:
+            canvas[cy0 - y0:cy1 - y0, cx0 - x0:cx1 - x0] = img[cy0:cy1, cx0:cx1]
+        out[j] = cv2.resize(canvas, (size, size), interpolation=cv2.INTER_AREA)
+    return out
+
+
+def recheck(img: np.ndarray, boxes: np.ndarray, onet) -> np.ndarray:
+    """O-Net's face probability float32 ``(N,)`` for final ``boxes`` (N, 4) of ``img``, rescored:
+    each box clipped to the frame, squared and cropped again (the cascade scored the crop *before*
+    O-Net's own box regression moved it; what the square takes from outside the frame is black),
+    and its mirror image; the lower of the two. (Unclipped, a face cut by the frame's edge, whose
+    box O-Net extends past it, came out half black and failed.)
+    A face keeps scoring as a face when it is re-framed or mirrored; desk objects, a jacket or a
+    camera that O-Net once passed at 0.93-0.95 mostly do not (benchmarks/bench_photo_faces.py,
+    RESULTS.md)."""
+    if len(boxes) == 0:
+        return np.zeros(0, np.float32)
+    h, w = img.shape[:2]
+    inside = np.stack([boxes[:, 0].clip(0, w), boxes[:, 1].clip(0, h), boxes[:, 2].clip(0, w),
+                       boxes[:, 3].clip(0, h)], 1)
+    crops = _padded_crops(img, _square(inside), 48)
+    prob = onet(_tensor(np.concatenate([crops, crops[:, :, ::-1]])))[2][:, 1].numpy()
+    return np.minimum(prob[:len(boxes)], prob[len(boxes):])

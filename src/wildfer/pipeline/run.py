@@ -11,10 +11,10 @@ With ``--workers N`` whole sources run in N processes instead and their rows rea
 from __future__ import annotations
 
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -30,7 +30,7 @@ from .resume import (clear_done, drop_parts_folder, mark_done, merge_part, read_
                      unmerged_parts)
 from .results import CSVSink, FaceRow, SourceLog, write_summary
 from .smooth import StreamSmoother
-from .sources import Source, expand_inputs, open_frames, probe
+from .sources import Frame, Source, expand_inputs, open_frames, probe
 from .track import IoUTracker, flow_grey, propagate
 
 
@@ -101,6 +101,14 @@ def load_models(opts: PredictOptions) -> tuple[Classifier, dict[str, object]]:
     return clf, detectors
 
 
+def check_options(opts: PredictOptions) -> None:
+    """Raise :class:`~wildfer.errors.ConfigError` for counts below 1 or a negative window."""
+    if opts.stride < 1 or opts.detect_every < 1 or opts.batch_size < 1 or opts.workers < (0 if opts.ray else 1):
+        raise ConfigError("--stride, --detect-every, --batch-size and --workers must be >= 1 (--workers 0 with --ray)")
+    if opts.smooth_s < 0:
+        raise ConfigError("--smooth must be >= 0 seconds")
+
+
 def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions = PredictOptions()) -> PredictResult:
     """Run the whole pipeline on ``inputs`` (files, folders, globs); write everything to ``out_dir``.
 
@@ -113,10 +121,7 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
     """
     import torch
 
-    if opts.stride < 1 or opts.detect_every < 1 or opts.batch_size < 1 or opts.workers < (0 if opts.ray else 1):
-        raise ConfigError("--stride, --detect-every, --batch-size and --workers must be >= 1 (--workers 0 with --ray)")
-    if opts.smooth_s < 0:
-        raise ConfigError("--smooth must be >= 0 seconds")
+    check_options(opts)
     if opts.ray:
         from .ray_exec import check_ray
 
@@ -125,6 +130,9 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
         from .parallel import start_workers_early
 
         start_workers_early()
+    out = Path(out_dir)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"{out}: --out must be a folder, and this is a file")
     sources = expand_inputs(inputs)
     n_frames = [probe(s) for s in sources]
     if opts.threads:
@@ -132,7 +140,6 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
     # Loaded here even when workers do the work: a bad --model or --detector fails before any
     # process starts, and the CSV header needs the class names.
     clf, detectors = load_models(opts)
-    out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     names = _unique_names(sources)
     done: dict[str, dict[str, list[Path]]] = {}
@@ -141,7 +148,8 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
     if opts.resume:
         done = read_done(out, sources, names)
         in_parts = unmerged_parts(out, set(done))
-        append = trim_predictions(out / "predictions.csv", CSVSink.header(clf.class_names), set(done) - in_parts)
+        kept = {str(src.path) for src, name in zip(sources, names) if name in done and name not in in_parts}
+        append = trim_predictions(out / "predictions.csv", CSVSink.header(clf.class_names), kept)
     else:
         clear_done(out)
     sink = CSVSink(out / "predictions.csv", clf.class_names, append=append)
@@ -243,24 +251,44 @@ def _collect(out: Path, csv_path: Path, sources: list[Source], names: list[str],
     return res
 
 
-def _run_source(src: Source, name: str, clf: Classifier, detector, opts: PredictOptions, sink: CSVSink,
-                timer: StageTimer, on_frame: Callable[[], None] | None = None) -> SourceLog:
-    from tqdm import tqdm
+@dataclass
+class FrameFaces:
+    """One processed frame's faces, classified (and smoothed): ``rows`` pairs each face's
+    :class:`FaceRow` (video: its track id; photo: its index) with its probabilities float32
+    ``(K,)`` in the model's class order, sorted by face id; ``landmarks`` float32 ``(N, 5, 2)``,
+    pixels of the frame, in the same order."""
 
+    index: int  # 0-based frame number in the file (photos: 0)
+    time_s: float
+    rows: list[tuple[FaceRow, np.ndarray]]
+    landmarks: np.ndarray
+    _waiting: int = 0  # faces whose probabilities the smoother has not released yet
+
+
+def iter_frames(frames: Iterable[Frame], is_video: bool, fps: float, clf: Classifier, detector,
+                opts: PredictOptions, timer: StageTimer | None = None,
+                on_faces: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None) -> Iterator[FrameFaces]:
+    """Detect (or track), align, classify and smooth ``frames``; one :class:`FrameFaces` per
+    frame, in order, frames without a face included. A new ``Frame.shot`` (a camera cut) ends
+    every track. ``on_faces(rgb, ids, boxes)`` sees each frame that has faces while its pixels are
+    at hand (predict's report thumbnails).
+
+    Faces are classified in batches that span frames and smoothed over ``opts.smooth_s`` (videos),
+    so a frame comes out once its batch ran and its smoothing window is complete: a few frames
+    after it went in, at most ``opts.batch_size`` faces plus half a window. Only boxes and
+    probabilities wait, never pixels. ``predict`` and :meth:`wildfer.Recognizer.analyze_video`
+    both run this loop.
+    """
+    timer = StageTimer() if timer is None else timer
     t0 = time.perf_counter()
-    info, frames = open_frames(src, opts.stride, shots=True)
-    log = SourceLog(src, clf.class_names, info)
-    is_video = src.kind == "video"
-    fps = info.fps if is_video else 0.0
-    smoother = StreamSmoother(opts.smooth_s / 2 if is_video else 0.0, key=lambda r: (r.frame, r.face_id))
+    smoother = StreamSmoother(opts.smooth_s / 2 if is_video else 0.0, key=lambda r: (r[0].index, r[1]))
     max_missed = max(1, round(opts.max_missed_s * fps / opts.stride)) if is_video else 0
-    tracker = IoUTracker(opts.min_iou, max_missed)
+    tracker = IoUTracker(opts.min_iou, max_missed) if is_video else None  # photos: faces are their index
     pending_crops: list[np.ndarray] = []
-    pending_rows: list[tuple[int, FaceRow]] = []
+    pending_rows: list[tuple[int, FrameFaces, int]] = []  # (face id, its frame, its place in the frame)
+    waiting: deque[FrameFaces] = deque()  # frames not yet given out, in order
     n_pending = 0
     prev_grey, faces, shot = None, Faces.empty(), 0
-    total = (info.frames_declared + opts.stride - 1) // opts.stride if info.frames_declared else None
-    bar = tqdm(total=total, desc=name, unit="frame", disable=not opts.progress or not is_video, leave=False)
 
     def classify_pending(now: float) -> None:
         nonlocal n_pending
@@ -268,65 +296,114 @@ def _run_source(src: Source, name: str, clf: Classifier, detector, opts: Predict
         if pending_crops:
             probs = clf(np.concatenate(pending_crops))
             t = timer.add("classify", t)
-            for (fid, row), p in zip(pending_rows, probs):
-                smoother.push(fid, row.time_s, p, row)
+            for (fid, ff, j), p in zip(pending_rows, probs):
+                smoother.push(fid, ff.time_s, p, (ff, j))
         pending_crops.clear()
         pending_rows.clear()
         n_pending = 0
-        done = smoother.advance(now)
-        t = timer.add("smooth", t)
-        sink.write(name, done)
-        log.add(done)
-        timer.add("write", t)
+        for (ff, j), p in smoother.advance(now):
+            ff.rows[j] = (ff.rows[j][0], p)
+            ff._waiting -= 1
+        timer.add("smooth", t)
 
-    t0 = timer.add("decode", t0)
-    k = 0  # processed-frame counter
+    def ready() -> Iterator[FrameFaces]:
+        while waiting and waiting[0]._waiting == 0:
+            ff = waiting.popleft()
+            order = sorted(range(len(ff.rows)), key=lambda j: ff.rows[j][0].face_id)
+            ff.rows, ff.landmarks = [ff.rows[j] for j in order], ff.landmarks[order]
+            yield ff
+
     it = iter(frames)
-    while True:
-        try:
-            fr = next(it)
-        except StopIteration:
-            break
+    try:
         t0 = timer.add("decode", t0)
-        new_shot, shot = fr.shot != shot, fr.shot
-        if new_shot:  # a camera cut: nobody carries over (tracks end, no flow from the last shot)
-            tracker.reset()
-        if is_video and opts.detect_every > 1:
-            grey = flow_grey(fr.rgb)
-            if k % opts.detect_every and prev_grey is not None and not new_shot:
-                faces = propagate(prev_grey, grey, faces, grey.shape[1] / fr.rgb.shape[1])
-                t0 = timer.add("track", t0)
+        k = 0  # processed-frame counter
+        while True:
+            try:
+                fr = next(it)
+            except StopIteration:
+                break
+            t0 = timer.add("decode", t0)
+            new_shot, shot = fr.shot != shot, fr.shot
+            if new_shot and is_video:  # a camera cut: nobody carries over (tracks end, no flow from the last shot)
+                tracker.reset()
+            if is_video and opts.detect_every > 1:
+                grey = flow_grey(fr.rgb)
+                if k % opts.detect_every and prev_grey is not None and not new_shot:
+                    faces = propagate(prev_grey, grey, faces, grey.shape[1] / fr.rgb.shape[1])
+                    t0 = timer.add("track", t0)
+                else:
+                    faces = detector(fr.rgb)
+                    t0 = timer.add("detect", t0)
+                prev_grey = grey
             else:
                 faces = detector(fr.rgb)
                 t0 = timer.add("detect", t0)
-            prev_grey = grey
-        else:
-            faces = detector(fr.rgb)
-            t0 = timer.add("detect", t0)
-        ids = tracker.update(faces.boxes) if is_video else np.arange(len(faces))
-        t0 = timer.add("track", t0)
-        if len(faces):
-            pending_crops.append(align_faces(fr.rgb, faces.landmarks, clf.crop_size, clf.in_chans, "fer"))
-            log.thumbs.offer(fr.rgb, ids, faces.boxes)
-            for fid, box in zip(ids, faces.boxes):
-                pending_rows.append((int(fid), FaceRow(fr.index, fr.time_s, int(fid), tuple(float(v) for v in box))))
-            n_pending += len(faces)
-            log.frames_with_face += 1
-        t0 = timer.add("align", t0)
+            ids = tracker.update(faces.boxes) if is_video else np.arange(len(faces))
+            t0 = timer.add("track", t0)
+            ff = FrameFaces(fr.index, fr.time_s, [], faces.landmarks.copy(), len(faces))
+            if len(faces):
+                pending_crops.append(align_faces(fr.rgb, faces.landmarks, clf.crop_size, clf.in_chans, "fer"))
+                if on_faces is not None:
+                    on_faces(fr.rgb, ids, faces.boxes)
+                for j, (fid, box) in enumerate(zip(ids, faces.boxes)):
+                    ff.rows.append((FaceRow(fr.index, fr.time_s, int(fid), tuple(float(v) for v in box)), None))
+                    pending_rows.append((int(fid), ff, j))
+                n_pending += len(faces)
+            waiting.append(ff)
+            t0 = timer.add("align", t0)
+            k += 1
+            if n_pending >= opts.batch_size:
+                classify_pending(fr.time_s)
+            for done in ready():
+                yield done
+            t0 = time.perf_counter()  # the consumer's time between frames is not ours
+        classify_pending(float("inf"))
+        t0 = time.perf_counter()
+        for (ff, j), p in smoother.flush():
+            ff.rows[j] = (ff.rows[j][0], p)
+            ff._waiting -= 1
+        timer.add("smooth", t0)
+        yield from ready()
+    finally:
+        close = getattr(it, "close", None)
+        if close is not None:  # a consumer that stops early stops the decoding thread too
+            close()
+
+
+def _run_source(src: Source, name: str, clf: Classifier, detector, opts: PredictOptions, sink: CSVSink,
+                timer: StageTimer, on_frame: Callable[[], None] | None = None) -> SourceLog:
+    """Rows of ``src`` into ``sink`` (``source`` = the path as the user gave it), at least every
+    ``opts.batch_size`` faces and at the end; returns the source's log."""
+    from tqdm import tqdm
+
+    t0 = time.perf_counter()
+    info, frames = open_frames(src, opts.stride, shots=True)
+    timer.add("decode", t0)
+    log = SourceLog(src, clf.class_names, info)
+    is_video = src.kind == "video"
+    total = (info.frames_declared + opts.stride - 1) // opts.stride if info.frames_declared else None
+    bar = tqdm(total=total, desc=name, unit="frame", disable=not opts.progress or not is_video, leave=False)
+    label = str(src.path)
+    rows: list[tuple[FaceRow, np.ndarray]] = []
+
+    def write() -> None:
+        t = time.perf_counter()
+        sink.write(label, rows)
+        log.add(rows)
+        rows.clear()
+        timer.add("write", t)
+
+    for ff in iter_frames(frames, is_video, info.fps if is_video else 0.0, clf, detector, opts, timer,
+                          on_faces=log.thumbs.offer):
+        rows.extend(ff.rows)
         log.frames_processed += 1
-        k += 1
+        log.frames_with_face += bool(ff.rows)
         bar.update(1)
         if on_frame is not None:
             on_frame()
-        if n_pending >= opts.batch_size:
-            classify_pending(fr.time_s)
-            t0 = time.perf_counter()
-    classify_pending(float("inf"))
-    t0 = time.perf_counter()
-    rest = smoother.flush()
-    sink.write(name, rest)
-    log.add(rest)
-    timer.add("write", t0)
+        if len(rows) >= opts.batch_size:
+            write()
+    write()
     bar.close()
     return log
 

@@ -9,9 +9,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-# At import, not on the first update: scipy.optimize takes ~0.5 s to import, which landed in the
-# first video frame's tracking time (0.64 s of tracking on a 72-frame clip instead of 0.1 s).
-from scipy.optimize import linear_sum_assignment
 
 from .detect import Faces
 
@@ -47,6 +44,12 @@ class IoUTracker:
     """
 
     def __init__(self, min_iou: float = 0.3, max_missed: int = 15):
+        # Here, not on the first update: scipy.optimize takes ~0.5 s to import, which landed in
+        # the first video frame's tracking time (0.64 s of tracking on a 72-frame clip instead of
+        # 0.1 s); and not at module import, which every photo run paid (~0.3 s; photos never match).
+        from scipy.optimize import linear_sum_assignment
+
+        self._assign = linear_sum_assignment
         self.min_iou, self.max_missed = min_iou, max_missed
         self.tracks: list[_Track] = []
         self.next_id = 0
@@ -61,7 +64,7 @@ class IoUTracker:
         iou = iou_matrix(np.array([t.box for t in self.tracks]).reshape(-1, 4), boxes)
         matched_tracks = set()
         if iou.size:
-            rows, cols = linear_sum_assignment(-iou)
+            rows, cols = self._assign(-iou)
             for r, c in zip(rows, cols):
                 if iou[r, c] >= self.min_iou:
                     ids[c] = self.tracks[r].id

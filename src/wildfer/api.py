@@ -1,0 +1,243 @@
+"""The Python API: expressions of the faces in a photo, a video or an array, in one call.
+
+    import wildfer
+
+    for face in wildfer.analyze("photo.jpg"):  # a path, a PIL image or an RGB uint8 (H, W, 3) array
+        print(face.label, face.score, face.box)
+
+    rec = wildfer.Recognizer(model="default", detector="mtcnn")  # loads the models once
+    for frame in rec.analyze_video("clip.mp4"):
+        for face in frame.faces:
+            print(frame.frame, frame.time_s, face.face_id, face.label)
+
+    df = wildfer.read_predictions("out/predictions.csv")  # `wildfer predict`'s rows as a DataFrame
+
+The same pipeline as ``wildfer predict`` runs underneath (detect -> align -> track -> classify ->
+smooth, :func:`wildfer.pipeline.run.iter_frames`), with its options, so a photo gives the faces
+``predict`` writes to ``predictions.csv`` for it. Coordinates are pixels of the image as given:
+``box`` is ``(x0, y0, x1, y1)``, ``landmarks`` five ``(x, y)``: left eye, right eye, nose, left
+and right mouth corner ("left" as seen in the image). Bad input raises
+:class:`wildfer.errors.WildferError` subclasses whose message names the file.
+"""
+
+from __future__ import annotations
+
+import functools
+from contextlib import closing
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from .errors import ConfigError, DataError
+from .pipeline.options import PredictOptions
+
+# The PredictOptions a Recognizer takes as keyword arguments: how faces are found, tracked and
+# smoothed. The others (outputs, progress, workers, resume) belong to `wildfer predict`'s run.
+TUNABLE = ("detect_max_side", "min_face", "detect_every", "photo_max_side", "photo_min_face", "stride",
+           "smooth_s", "batch_size", "min_iou", "max_missed_s")
+
+
+@dataclass(frozen=True)
+class Face:
+    """One face: where it is (pixels of the image), what the model says, and who it is.
+
+    ``probs`` maps every class name of the model (its order) to a probability; they sum to 1.
+    ``label`` is the most probable class and ``score`` its probability. ``face_id``: in a video
+    the person's track id, stable from frame to frame while the person stays in view (a camera cut
+    ends every track: the same person gets a new id after it, as in ``predict``); in a photo
+    the face's index. In videos the probabilities are smoothed over ``smooth_s`` seconds per
+    person, as ``predict`` does.
+    """
+
+    box: tuple[float, float, float, float]
+    landmarks: tuple[tuple[float, float], ...]
+    label: str
+    score: float
+    probs: dict[str, float]
+    face_id: int = 0
+
+    def as_row(self) -> dict[str, float | int | str]:
+        """The face as one flat record with ``predictions.csv``'s column names (``face_id``, ``x0``
+        ... ``y1``, ``label``, ``score``, ``p_<class>``): ``pandas.DataFrame([f.as_row() ...])``."""
+        x0, y0, x1, y1 = self.box
+        return {"face_id": self.face_id, "x0": x0, "y0": y0, "x1": x1, "y1": y1, "label": self.label,
+                "score": self.score, **{f"p_{c}": p for c, p in self.probs.items()}}
+
+
+@dataclass(frozen=True)
+class FrameResult:
+    """One processed video frame: its 0-based number in the file, its time in seconds and its
+    faces (possibly none)."""
+
+    frame: int
+    time_s: float
+    faces: list[Face]
+
+
+def _faces(ff, class_names: list[str]) -> list[Face]:
+    """:class:`Face` objects from one :class:`~wildfer.pipeline.run.FrameFaces`."""
+    out = []
+    for (row, p), lm in zip(ff.rows, ff.landmarks):
+        p = np.asarray(p, np.float64)
+        p = p / p.sum()  # float32 softmax sums to 1 only within ~1e-7; in float64 it does to 1e-15
+        k = int(p.argmax())
+        out.append(Face(box=tuple(float(v) for v in row.box), landmarks=tuple((float(x), float(y)) for x, y in lm),
+                        label=class_names[k], score=float(p[k]), probs=dict(zip(class_names, map(float, p))),
+                        face_id=row.face_id))
+    return out
+
+
+def _rgb(image) -> np.ndarray:
+    """An RGB uint8 ``(H, W, 3)`` array from a PIL image or such an array (checked)."""
+    if isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or 0 in image.shape:
+            raise DataError(f"image array: expected RGB uint8 of shape (H, W, 3), got {image.dtype} {image.shape}")
+        return np.ascontiguousarray(image)
+    from PIL import Image
+
+    if isinstance(image, Image.Image):
+        from .data.datasets import to_chans
+
+        return np.asarray(to_chans(image, 3), dtype=np.uint8)
+    raise ConfigError(f"analyze takes a file path, a PIL image or an RGB uint8 (H, W, 3) numpy array, "
+                      f"not {type(image).__name__}")
+
+
+class Recognizer:
+    """The classifier and face detectors loaded once, for many calls.
+
+    ``model``: a shipped name (``default``), a ``.safetensors`` checkpoint or an ``.onnx`` file;
+    ``detector``: a registered face detector (``mtcnn``); ``backend``: ``auto`` | ``torch`` |
+    ``onnx``, as for ``wildfer predict``. ``threads``: torch (and onnxruntime) threads, a
+    process-wide setting; ``None`` leaves torch's as it is. Any of ``TUNABLE`` (the fields of
+    :class:`~wildfer.pipeline.options.PredictOptions`: ``detect_every``, ``smooth_s``, ``stride``,
+    ...) may be given as a keyword. Raises :class:`~wildfer.errors.ConfigError` for an unknown
+    model, detector or option.
+    """
+
+    def __init__(self, model: str | Path = "default", detector: str = "mtcnn", *, backend: str = "auto",
+                 threads: int | None = None, **options):
+        from .pipeline.run import check_options, load_models
+
+        unknown = sorted(set(options) - set(TUNABLE))
+        if unknown:
+            raise ConfigError(f"unknown Recognizer option(s) {', '.join(unknown)}; known: {', '.join(TUNABLE)}")
+        self.options = PredictOptions(model=str(model), detector=detector, backend=backend, threads=threads,
+                                      progress=False, plots=False, **options)
+        check_options(self.options)
+        if threads:
+            import torch
+
+            torch.set_num_threads(threads)
+        self.classifier, self.detectors = load_models(self.options)
+
+    @property
+    def class_names(self) -> list[str]:
+        """The model's classes, in the order of every ``probs`` dict."""
+        return self.classifier.class_names
+
+    def analyze(self, image) -> list[Face]:
+        """The faces in one photo: a file path, a PIL image or an RGB uint8 ``(H, W, 3)`` array.
+
+        No face: an empty list. A path that is missing, empty, not an image or unreadable raises
+        :class:`~wildfer.errors.DataError` naming the file; a video path too (see
+        :meth:`analyze_video`).
+        """
+        from .pipeline.sources import Frame, Source, expand_inputs, open_frames, probe
+
+        if isinstance(image, (str, Path)):
+            src = self._one_source(image, expand_inputs)
+            if src.kind != "image":
+                raise ConfigError(f"{src.path}: a video; Recognizer.analyze_video(path) reads videos")
+            probe(src)  # a full decode: a cut-off file fails here, naming it
+            _, frames = open_frames(src)
+        else:
+            frames = iter([Frame(0, 0.0, _rgb(image))])
+        return self._faces_of(frames)
+
+    def analyze_video(self, path: str | Path) -> Iterator[FrameResult]:
+        """One :class:`FrameResult` per processed frame of the video at ``path`` (every
+        ``stride``-th decoded frame), in order, lazily: frames are decoded as the loop asks.
+        A missing or unreadable file raises :class:`~wildfer.errors.DataError` naming it, at the
+        call, before any frame; a video that breaks off mid-stream ends early."""
+        from .pipeline.run import iter_frames
+        from .pipeline.sources import expand_inputs, open_frames, probe
+
+        src = self._one_source(path, expand_inputs)
+        if src.kind != "video":
+            raise ConfigError(f"{src.path}: a photo; Recognizer.analyze(path) reads photos")
+        probe(src)
+        info, frames = open_frames(src, self.options.stride, shots=True)  # cuts end tracks, as in predict
+        names = self.class_names
+        stream = iter_frames(frames, True, info.fps, self.classifier, self.detectors["video"], self.options)
+
+        def results() -> Iterator[FrameResult]:
+            with closing(stream):  # a loop that stops early stops the decoding thread too
+                for ff in stream:
+                    yield FrameResult(ff.index, ff.time_s, _faces(ff, names))
+
+        return results()
+
+    def _faces_of(self, frames) -> list[Face]:
+        from .pipeline.run import iter_frames
+
+        (ff,) = iter_frames(frames, False, 0.0, self.classifier, self.detectors["image"], self.options)
+        return _faces(ff, self.class_names)
+
+    @staticmethod
+    def _one_source(path: str | Path, expand_inputs):
+        p = Path(path)
+        if p.is_dir():
+            raise ConfigError(f"{p}: a folder; give one file (wildfer predict reads folders)")
+        (src,) = expand_inputs([p])  # a missing or empty file, or an unknown extension: DataError
+        return src
+
+
+@functools.lru_cache(maxsize=1)
+def default_recognizer() -> Recognizer:
+    """The :class:`Recognizer` :func:`analyze` uses: shipped model, MTCNN, built on first use."""
+    return Recognizer()
+
+
+def analyze(image) -> list[Face]:
+    """The faces in one photo (path, PIL image or RGB uint8 ``(H, W, 3)`` array), with the
+    default :class:`Recognizer` (loaded on the first call, then reused)."""
+    return default_recognizer().analyze(image)
+
+
+def read_predictions(path: str | Path):
+    """``predictions.csv`` (or the ``--out`` folder holding it) as a pandas DataFrame, one row per
+    face per processed frame, with the file's columns and types: ``source`` (str, the input as
+    given to ``predict``), ``frame``, ``face_id`` (int), ``time_s``, ``x0``..``y1``, ``score``,
+    ``p_<class>`` (float), ``label`` (str). Needs pandas (``pip install 'wildfer[pandas]'``).
+    """
+    from .pipeline.results import FIXED_COLUMNS
+
+    try:
+        import pandas as pd
+    except ImportError as e:
+        raise ConfigError(f"read_predictions needs pandas: pip install 'wildfer[pandas]' ({e})") from None
+    p = Path(path)
+    if p.is_dir():
+        p = p / "predictions.csv"
+    if not p.is_file():
+        raise DataError(f"{p}: no such file (wildfer predict writes OUT/predictions.csv)")
+    try:
+        head = pd.read_csv(p, nrows=0).columns.tolist()
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
+        raise DataError(f"{p}: not a predictions.csv ({e.__class__.__name__}: {e})") from None
+    if head[:len(FIXED_COLUMNS)] != FIXED_COLUMNS or not all(c.startswith("p_") for c in head[len(FIXED_COLUMNS):]):
+        raise DataError(f"{p}: not a predictions.csv (columns {head[:len(FIXED_COLUMNS)]}...; expected "
+                        f"{','.join(FIXED_COLUMNS)},p_<class>...)")
+    types = {c: "float64" for c in head} | {"source": "string", "label": "string", "frame": "int64",
+                                            "face_id": "int64"}
+    try:
+        # keep_default_na=False: a source called "NA" or "null" stays a name
+        return pd.read_csv(p, dtype=types, keep_default_na=False)
+    except (ValueError, UnicodeDecodeError, pd.errors.ParserError) as e:
+        raise DataError(f"{p}: not a predictions.csv ({e.__class__.__name__}: {e})") from None
+
+
+__all__ = ["Face", "FrameResult", "Recognizer", "analyze", "read_predictions", "default_recognizer"]
