@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable
 
@@ -22,16 +23,17 @@ from ..errors import ConfigError, WildferError
 from .abaw import write_abaw, write_image_location
 from .align import align_faces
 from .classify import Classifier
-from .detect import Faces, create_detector
+from .detect import create_detector
 from .options import PredictOptions
 from .render import annotate_photo, annotate_video, plot_timeline
 from .report import write_report, write_section
 from .resume import (clear_done, drop_parts_folder, mark_done, merge_part, read_done, trim_predictions,
                      unmerged_parts)
 from .results import CSVSink, FaceRow, SourceLog, write_summary
+from .schedule import DetectionSchedule
 from .smooth import StreamSmoother
 from .sources import Source, expand_inputs, open_frames, probe
-from .track import IoUTracker, flow_grey, propagate
+from .track import IoUTracker
 
 
 OUTPUT_KINDS = ("summaries", "plots", "videos", "images", "abaw")  # PredictResult lists = done-marker keys
@@ -91,12 +93,19 @@ def _unique_names(sources: list[Source]) -> list[str]:
     return out
 
 
-def load_models(opts: PredictOptions) -> tuple[Classifier, dict[str, object]]:
-    """The classifier ``opts`` names and its face detectors, by source kind (``video``, ``image``)."""
+def load_models(opts: PredictOptions) -> tuple[Classifier, dict[str, Callable[..., DetectionSchedule]]]:
+    """The classifier ``opts`` names and, by source kind (``video``, ``image``), a factory of the
+    detection schedule each source starts afresh (called with ``timer=``)."""
     clf = Classifier(opts.model, opts.backend)
+    video = dict(max_side=opts.detect_max_side, min_face=opts.min_face)
+    fast = create_detector(opts.detector, **video)
+    check = None
+    if opts.check_detector and opts.check_detector not in ("none", opts.detector):
+        check = create_detector(opts.check_detector, **video)
+    photo = create_detector(opts.photo_detector, max_side=opts.photo_max_side, min_face=opts.photo_min_face)
     detectors = {
-        "video": create_detector(opts.detector, max_side=opts.detect_max_side, min_face=opts.min_face),
-        "image": create_detector(opts.detector, max_side=opts.photo_max_side, min_face=opts.photo_min_face),
+        "video": partial(DetectionSchedule, fast, opts.detect_every, check, opts.detect_every, opts.check_max),
+        "image": partial(DetectionSchedule, photo),
     }
     return clf, detectors
 
@@ -113,8 +122,9 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
     """
     import torch
 
-    if opts.stride < 1 or opts.detect_every < 1 or opts.batch_size < 1 or opts.workers < (0 if opts.ray else 1):
-        raise ConfigError("--stride, --detect-every, --batch-size and --workers must be >= 1 (--workers 0 with --ray)")
+    if min(opts.stride, opts.detect_every, opts.batch_size, opts.check_max) < 1 or opts.workers < (0 if opts.ray else 1):
+        raise ConfigError("--stride, --detect-every, --check-max, --batch-size and --workers must be >= 1 "
+                          "(--workers 0 with --ray)")
     if opts.smooth_s < 0:
         raise ConfigError("--smooth must be >= 0 seconds")
     if opts.ray:
@@ -243,8 +253,9 @@ def _collect(out: Path, csv_path: Path, sources: list[Source], names: list[str],
     return res
 
 
-def _run_source(src: Source, name: str, clf: Classifier, detector, opts: PredictOptions, sink: CSVSink,
-                timer: StageTimer, on_frame: Callable[[], None] | None = None) -> SourceLog:
+def _run_source(src: Source, name: str, clf: Classifier, schedule: Callable[..., DetectionSchedule],
+                opts: PredictOptions, sink: CSVSink, timer: StageTimer,
+                on_frame: Callable[[], None] | None = None) -> SourceLog:
     from tqdm import tqdm
 
     t0 = time.perf_counter()
@@ -258,7 +269,7 @@ def _run_source(src: Source, name: str, clf: Classifier, detector, opts: Predict
     pending_crops: list[np.ndarray] = []
     pending_rows: list[tuple[int, FaceRow]] = []
     n_pending = 0
-    prev_grey, faces, shot = None, Faces.empty(), 0
+    detect, shot = schedule(timer=timer), 0  # the schedule books its own detect and track time
     total = (info.frames_declared + opts.stride - 1) // opts.stride if info.frames_declared else None
     bar = tqdm(total=total, desc=name, unit="frame", disable=not opts.progress or not is_video, leave=False)
 
@@ -280,29 +291,18 @@ def _run_source(src: Source, name: str, clf: Classifier, detector, opts: Predict
         timer.add("write", t)
 
     t0 = timer.add("decode", t0)
-    k = 0  # processed-frame counter
     it = iter(frames)
     while True:
         try:
             fr = next(it)
         except StopIteration:
             break
-        t0 = timer.add("decode", t0)
+        timer.add("decode", t0)
         new_shot, shot = fr.shot != shot, fr.shot
         if new_shot:  # a camera cut: nobody carries over (tracks end, no flow from the last shot)
             tracker.reset()
-        if is_video and opts.detect_every > 1:
-            grey = flow_grey(fr.rgb)
-            if k % opts.detect_every and prev_grey is not None and not new_shot:
-                faces = propagate(prev_grey, grey, faces, grey.shape[1] / fr.rgb.shape[1])
-                t0 = timer.add("track", t0)
-            else:
-                faces = detector(fr.rgb)
-                t0 = timer.add("detect", t0)
-            prev_grey = grey
-        else:
-            faces = detector(fr.rgb)
-            t0 = timer.add("detect", t0)
+        faces = detect(fr.rgb)
+        t0 = time.perf_counter()
         ids = tracker.update(faces.boxes) if is_video else np.arange(len(faces))
         t0 = timer.add("track", t0)
         if len(faces):
@@ -314,7 +314,6 @@ def _run_source(src: Source, name: str, clf: Classifier, detector, opts: Predict
             log.frames_with_face += 1
         t0 = timer.add("align", t0)
         log.frames_processed += 1
-        k += 1
         bar.update(1)
         if on_frame is not None:
             on_frame()
