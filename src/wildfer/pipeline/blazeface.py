@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 
 MODEL_DIR = Path(__file__).resolve().parent.parent / "weights" / "blazeface"
 
@@ -153,8 +153,11 @@ class BlazeFaceNet:
     pixels, keypoints ``(N, 6, 2)`` pixels, scores ``(N,)``), best first."""
 
     def __init__(self, variant: str = "short", threads: int = 1, min_score: float | None = None):
-        import onnxruntime as ort
-
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ConfigError("the BlazeFace detectors run on onnxruntime: install wildfer's onnx extra "
+                              "(pip install 'wildfer[onnx]') or use --detector mtcnn --check-detector none") from None
         self.variant = v = VARIANTS[variant]
         path = MODEL_DIR / v.file
         so = ort.SessionOptions()
