@@ -73,17 +73,17 @@ def keypoint_frame() -> np.ndarray:
     return np.concatenate([t[:3], t[3:].mean(0, keepdims=True)])
 
 
-def five_landmarks(keypoints: np.ndarray) -> np.ndarray:
+def five_landmarks(keypoints: np.ndarray, points: np.ndarray = LANDMARKS_5) -> np.ndarray:
     """MTCNN-style landmarks ``(N, 5, 2)`` from BlazeFace keypoints ``(N, 6, 2)`` (pixels): the
     similarity that puts :func:`keypoint_frame` onto each face's first 4 keypoints, applied to
-    :data:`LANDMARKS_5`."""
+    ``points`` (5, 2) (:data:`LANDMARKS_5`)."""
     from .align import similarity_transform
 
     ref = keypoint_frame()
     out = np.empty((len(keypoints), 5, 2), np.float32)
     for i, kp in enumerate(keypoints):
         m = similarity_transform(ref, kp[:4])
-        out[i] = LANDMARKS_5 @ m[:, :2].T + m[:, 2]
+        out[i] = points @ m[:, :2].T + m[:, 2]
     return out
 
 
