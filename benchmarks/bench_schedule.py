@@ -9,6 +9,7 @@ Then, for each photo detector, faces found on ../shared/data/faces/images (photo
 20 px), photos with a face, ms per photo, and the share of MTCNN's photo faces found.
 
     nice -n 5 .venv/bin/python benchmarks/bench_schedule.py [--clips single_face.mp4 ...] [--skip-photos]
+    nice -n 5 .venv/bin/python benchmarks/bench_schedule.py --skip-table --skip-photos --speed-rounds 3
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from pathlib import Path
 import numpy as np
 from bench_predict import agreement, read_rows
 
+from wildfer.pipeline import run as run_module
+from wildfer.pipeline.detect import create_detector
 from wildfer.pipeline.options import PredictOptions
 from wildfer.pipeline.run import predict
 
@@ -44,23 +47,63 @@ CANDIDATES = {
                                                         check_max=160),
     "BlazeFace full, MTCNN checks (gap 10..80)": dict(detector="blazeface-full", check_detector="mtcnn", check_max=80),
 }
+OLD_DEFAULT = "MTCNN every 5th frame + flow (old default)"
+DEFAULT = "BlazeFace short, MTCNN checks (gap 10..80) (default)"
 PHOTO_DETECTORS = ["mtcnn", "blazeface-short", "blazeface-full"]
 STAGES = ("decode", "detect", "track", "align", "classify", "smooth", "write")
 
 
+class Counted:
+    """A detector that counts its calls (the cost of a schedule in detector runs, which unlike
+    milliseconds does not depend on the machine's load)."""
+
+    calls: dict[str, int] = {}
+
+    def __init__(self, det):
+        self.det, self.name = det, det.name
+
+    def __call__(self, rgb):
+        Counted.calls[self.name] = Counted.calls.get(self.name, 0) + 1
+        return self.det(rgb)
+
+
+def counting_create_detector(name: str, **kwargs):
+    return Counted(create_detector(name, **kwargs))
+
+
 def run_clip(clip: Path, name: str, fields: dict, out: Path) -> dict:
     opts = PredictOptions(progress=False, plots=False, threads=1, **fields)
+    Counted.calls = {}
     t = time.perf_counter()
     res = predict([clip], out, opts)
     wall = time.perf_counter() - t
     ms = {k: res.timings.get(k, 0.0) / res.frames * 1000 for k in STAGES}
-    return {"name": name, "frames": res.frames, "wall": wall, "ms": ms, "csv": out / "predictions.csv"}
+    calls = ", ".join(f"{k} {v}" for k, v in sorted(Counted.calls.items()))
+    return {"name": name, "frames": res.frames, "wall": wall, "ms": ms, "csv": out / "predictions.csv", "calls": calls}
+
+
+def speed_rounds(clips: list[Path], tmp: Path, names: list[str], rounds: int) -> None:
+    """The ``names`` candidates interleaved, ``rounds`` times: median stage-sum ms/frame and its
+    ratio to the first candidate (load from other processes falls on all of them alike)."""
+    print(f"\n| clip | schedule | stage sum ms/frame, median of {rounds} (runs) | speed vs {names[0]} |")
+    print("|---|---|---|---:|")
+    for clip in clips:
+        runs: dict[str, list[float]] = {n: [] for n in names}
+        for r in range(rounds):
+            for i, n in enumerate(names):
+                res = run_clip(clip, n, CANDIDATES[n], tmp / f"speed_{clip.stem}_{r}_{i}")
+                runs[n].append(sum(res["ms"].values()))
+        base = float(np.median(runs[names[0]]))
+        for n in names:
+            med = float(np.median(runs[n]))
+            print(f"| {clip.name} | {n} | {med:.1f} ({', '.join(f'{x:.1f}' for x in runs[n])}) | {base / med:.2f}x |",
+                  flush=True)
 
 
 def clips_table(clips: list[Path], tmp: Path) -> None:
-    print("| clip | schedule | ms/frame " + " / ".join(STAGES) + " | stage sum ms | processing fps | faces | "
-          "reference's faces found | labels agreeing |")
-    print("|---|---|---|---:|---:|---:|---:|---:|")
+    print("| clip | schedule | detector calls | ms/frame " + " / ".join(STAGES) + " | stage sum ms | processing fps | "
+          "faces | reference's faces found | labels agreeing |")
+    print("|---|---|---|---|---:|---:|---:|---:|---:|")
     for clip in clips:
         ref = None
         for i, (name, fields) in enumerate(CANDIDATES.items()):
@@ -73,7 +116,7 @@ def clips_table(clips: list[Path], tmp: Path) -> None:
                 ag = agreement(ref, r["csv"])
                 found, agree = f"{ag['found']:.1%}", f"{ag['label_agree']:.1%}"
             stages = " / ".join(f"{r['ms'][k]:.1f}" for k in STAGES)
-            print(f"| {clip.name} ({r['frames']} fr) | {name} | {stages} | {total:.1f} | {1000 / total:.0f} | {faces} | "
+            print(f"| {clip.name} ({r['frames']} fr) | {name} | {r['calls']} | {stages} | {total:.1f} | {1000 / total:.0f} | {faces} | "
                   f"{found} | {agree} |", flush=True)
 
 
@@ -105,7 +148,11 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--clips", nargs="+", default=CLIPS)
     ap.add_argument("--skip-photos", action="store_true")
+    ap.add_argument("--skip-table", action="store_true", help="only the interleaved speed rounds")
+    ap.add_argument("--speed-rounds", type=int, default=0, help="then time these candidates interleaved, N rounds")
+    ap.add_argument("--speed", nargs="+", default=[OLD_DEFAULT, DEFAULT, "BlazeFace short every frame"])
     a = ap.parse_args()
+    run_module.create_detector = counting_create_detector  # predict's detectors, counted
     clips = [DATA / "videos" / c for c in a.clips if (DATA / "videos" / c).is_file()]
     if not clips:
         sys.exit(f"no clips under {DATA / 'videos'}: this benchmark needs ../shared/data")
@@ -113,9 +160,12 @@ def main() -> None:
         tmp = Path(d)
         # Not timed: the first predict in a process pays one-off lazy imports.
         predict([clips[-1]], tmp / "warmup", PredictOptions(progress=False, plots=False, threads=1))
-        clips_table(clips, tmp)
+        if not a.skip_table:
+            clips_table(clips, tmp)
         if not a.skip_photos:
             photos_table(DATA / "images", tmp)
+        if a.speed_rounds:
+            speed_rounds(clips, tmp, a.speed, a.speed_rounds)
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ mouth corner, "left" as seen in the image).
 Registered here: ``mtcnn`` (facenet-pytorch 2.6.0's pnet/rnet/onet and their weights, 2 MB, which
 ship inside its wheel, run in wildfer's own cascade: :mod:`.mtcnn`); ``blazeface-short`` and
 ``blazeface-full`` (MediaPipe's BlazeFace short- and full-range models, shipped in wildfer as ONNX
-files, on onnxruntime: :mod:`.blazeface`) and ``blazeface`` (the full-range one, which finds the
-smaller faces of in-the-wild video; benchmarks/RESULTS.md). OpenCV's Haar cascades are not
+files, on onnxruntime: :mod:`.blazeface`) and ``blazeface`` (= ``blazeface-short``: 4x cheaper than
+the full-range model, and as complete once MTCNN checks it, benchmarks/RESULTS.md). OpenCV's Haar cascades are not
 offered: the opencv-python-headless 5.x wheel ships no cascade files (``cv2.data.haarcascades`` holds
 only ``__init__.py``), and Haar gives no landmarks.
 """
@@ -149,7 +149,7 @@ class BlazeFaceDetector:
     alignment and ``predictions.csv`` see the same geometry from either detector.
     """
 
-    def __init__(self, variant: str = "full", max_side: int | None = None, min_face: int = 0,
+    def __init__(self, variant: str = "short", max_side: int | None = None, min_face: int = 0,
                  min_score: float | None = None, threads: int | None = 1):
         from .blazeface import BlazeFaceNet
 
@@ -173,4 +173,4 @@ class BlazeFaceDetector:
 
 for _variant in ("short", "full"):
     register_detector(f"blazeface-{_variant}")(partial(BlazeFaceDetector, _variant))
-register_detector("blazeface")(partial(BlazeFaceDetector, "full"))
+register_detector("blazeface")(partial(BlazeFaceDetector, "short"))
