@@ -60,7 +60,7 @@ SCORE_CLIP = 100.0
 # to 192 px and padded to 384 px with grey, the same rows the template came from; both variants
 # agree to 0.005), made left/right symmetric; benchmarks/bench_blazeface.py --fit prints them.
 # Almost the template itself: MTCNN's eyes sit 1% of the crop higher, its mouth 1% lower.
-LANDMARKS_5 = np.array([[0.3094, 0.3909], [0.6906, 0.3909], [0.5, 0.6140], [0.3412, 0.8102], [0.6588, 0.8102]],
+LANDMARKS_5 = np.array([[0.3094, 0.3908], [0.6906, 0.3908], [0.5, 0.6137], [0.3412, 0.8102], [0.6588, 0.8102]],
                        np.float32)
 
 
