@@ -157,7 +157,7 @@ def test_checked_schedule_leaves_a_face_it_finds_to_the_fast_detector(mtcnn):
         eyes = np.linalg.norm(ref.landmarks[0, 1] - ref.landmarks[0, 0])
         ours.append(np.linalg.norm(faces[i].landmarks[0] - ref.landmarks[0], axis=1).max() / eyes)
         derived.append(np.linalg.norm(fast(frames[i]).landmarks[0] - ref.landmarks[0], axis=1).max() / eyes)
-        assert iou_matrix(faces[i].boxes, ref.boxes)[0, 0] > 0.8
+        assert iou_matrix(faces[i].boxes, ref.boxes)[0, 0] > 0.6  # BlazeFace's box, moved onto MTCNN's convention
     assert max(ours) < 0.25 and np.mean(ours) < np.mean(derived)
 
 
@@ -183,3 +183,19 @@ def test_plain_schedule_detects_every_kth_frame_and_flows_between(mtcnn):
     boxes = [sched(f).boxes for f in _moving_portrait(7)]
     assert all(len(b) == 1 for b in boxes)
     assert boxes[1][0, 0] - boxes[0][0, 0] == pytest.approx(3, abs=1.5)  # carried by flow, 3 px a frame
+
+
+def test_a_camera_cut_is_checked_at_once_and_nothing_flows_across_it(mtcnn):
+    calls = []
+
+    def counted(rgb):
+        calls.append(1)
+        return mtcnn(rgb)
+
+    checked = DetectionSchedule(create_detector("blazeface-short", min_face=40), 5, mtcnn, 5, 80)
+    plain = DetectionSchedule(counted, 5)
+    for i, f in enumerate(_moving_portrait(4)):
+        checked(f, new_shot=i == 2)
+        assert len(plain(f, new_shot=i == 2)) == 1
+    assert checked.checks == 2  # frame 0 and the cut (the faces are the same: no other reason)
+    assert len(calls) == 2  # frame 0 and the cut; flow on frames 1 and 3

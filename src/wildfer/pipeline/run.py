@@ -301,7 +301,7 @@ def _run_source(src: Source, name: str, clf: Classifier, schedule: Callable[...,
         new_shot, shot = fr.shot != shot, fr.shot
         if new_shot:  # a camera cut: nobody carries over (tracks end, no flow from the last shot)
             tracker.reset()
-        faces = detect(fr.rgb)
+        faces = detect(fr.rgb, new_shot)
         t0 = time.perf_counter()
         ids = tracker.update(faces.boxes) if is_video else np.arange(len(faces))
         t0 = timer.add("track", t0)

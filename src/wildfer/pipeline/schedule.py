@@ -8,8 +8,8 @@ Two schedules, by what :class:`DetectionSchedule` is given:
   *check frame* both run and the slow one's faces are kept. If the fast detector found every one
   of them (IoU >= ``AGREE_IOU``), the frames up to the next check get the fast detector alone,
   on every frame, and the gap to the next check doubles (``check_min`` up to ``check_max``).
-  A frame whose fast faces differ from the previous frame's (a face came, went or jumped: a cut)
-  is checked at once. Between checks each face keeps the slow detector's landmarks, moved along
+  A frame whose fast faces differ from the previous frame's (a face came, went or jumped), or
+  that follows a camera cut (``new_shot``, :mod:`.cuts`), is checked at once. Between checks each face keeps the slow detector's landmarks, moved along
   with the fast detector's, so the classifier's crops stay aligned as the slow detector would.
   If a check finds a face the fast detector missed (small, turned, half-hidden), the video is
   in the slow detector's hands until a check agrees again: the slow detector every
@@ -88,16 +88,18 @@ class DetectionSchedule:
     def _book(self, stage: str, t0: float) -> float:
         return self.timer.add(stage, t0) if self.timer is not None else time.perf_counter()
 
-    def __call__(self, rgb: np.ndarray) -> Faces:
+    def __call__(self, rgb: np.ndarray, new_shot: bool = False) -> Faces:
+        """This frame's faces; ``new_shot``: a camera cut before this frame (:mod:`.cuts`), so
+        nothing is carried over from the last shot (a detection, with a check detector a check)."""
         k, self.k = self.k, self.k + 1
         if self.check is None:
-            return self._plain(rgb, k % self.detect_every == 0)
-        if not self.fast_mode and k < self.next_check:
+            return self._plain(rgb, new_shot or k % self.detect_every == 0)
+        if not self.fast_mode and k < self.next_check and not new_shot:
             return self._plain(rgb, False)
         t0 = time.perf_counter()
         fast = self.detector(rgb)
         self._book("detect", t0)
-        if self.fast_mode and k < self.next_check and same_faces(self.faces, fast):
+        if self.fast_mode and k < self.next_check and not new_shot and same_faces(self.faces, fast):
             t0 = time.perf_counter()
             self.faces, self.prev_grey = self._in_check_geometry(fast), None
             self._book("track", t0)
