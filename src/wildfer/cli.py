@@ -141,7 +141,8 @@ def predict(
     model: str = typer.Option("default", "--model",
                               help="Shipped name (default; default-int8), a .safetensors checkpoint or a .onnx file."),
     detector: str = typer.Option(PREDICT_DEFAULTS.detector, "--detector",
-                                 help="Video face detector by name (mtcnn, blazeface-short, blazeface-full)."),
+                                 help="Video face detector by name (mtcnn, blazeface-short, blazeface-full); auto: "
+                                      "blazeface-short if onnxruntime is installed, else mtcnn."),
     check_detector: str = typer.Option(PREDICT_DEFAULTS.check_detector or "none", "--check-detector",
                                        help="Slower, complete detector that checks --detector on videos and takes over "
                                             "while it misses faces; none = --detector alone."),

@@ -17,7 +17,9 @@ class PredictOptions:
     # detector takes over on every detect_every-th frame with optical flow between. No
     # check_detector (or the same as detector): detector on every detect_every-th frame, flow between.
     # Choice by measurement on the shared clips: benchmarks/RESULTS.md "Detection schedules".
-    detector: str = "blazeface-short"
+    # auto: blazeface-short when onnxruntime is importable (the onnx extra), else mtcnn (and so
+    # the plain schedule: MTCNN every detect_every-th frame), as backend auto does for the classifier.
+    detector: str = "auto"
     check_detector: str | None = "mtcnn"
     check_max: int = 80
     # MTCNN on video frames downscaled to this longer side; faces >= min_face px (of the

@@ -22,7 +22,7 @@ import numpy as np
 from ..errors import ConfigError, WildferError
 from .abaw import write_abaw, write_image_location
 from .align import align_faces
-from .classify import Classifier
+from .classify import Classifier, onnxruntime_importable
 from .detect import create_detector
 from .options import PredictOptions
 from .render import annotate_photo, annotate_video, plot_timeline
@@ -98,9 +98,12 @@ def load_models(opts: PredictOptions) -> tuple[Classifier, dict[str, Callable[..
     detection schedule each source starts afresh (called with ``timer=``)."""
     clf = Classifier(opts.model, opts.backend)
     video = dict(max_side=opts.detect_max_side, min_face=opts.min_face)
-    fast = create_detector(opts.detector, **video)
+    name = opts.detector
+    if name == "auto":
+        name = "blazeface-short" if onnxruntime_importable() else "mtcnn"
+    fast = create_detector(name, **video)
     check = None
-    if opts.check_detector and opts.check_detector not in ("none", opts.detector):
+    if opts.check_detector and opts.check_detector not in ("none", name):
         check = create_detector(opts.check_detector, **video)
     photo = create_detector(opts.photo_detector, max_side=opts.photo_max_side, min_face=opts.photo_min_face)
     detectors = {
