@@ -109,7 +109,7 @@ class Recognizer:
     """The classifier and face detectors loaded once, for many calls.
 
     ``model``: a shipped name (``default``), a ``.safetensors`` checkpoint or an ``.onnx`` file;
-    ``detector``: a registered face detector (``mtcnn``); ``backend``: ``auto`` | ``torch`` |
+    ``detector``: a registered face detector or ``auto`` (as ``predict --detector``); ``backend``: ``auto`` | ``torch`` |
     ``onnx``, as for ``wildfer predict``. ``threads``: torch (and onnxruntime) threads, a
     process-wide setting; ``None`` leaves torch's as it is. Any of ``TUNABLE`` (the fields of
     :class:`~wildfer.pipeline.options.PredictOptions`: ``detect_every``, ``smooth_s``, ``stride``,
@@ -117,7 +117,7 @@ class Recognizer:
     model, detector or option.
     """
 
-    def __init__(self, model: str | Path = "default", detector: str = "mtcnn", *, backend: str = "auto",
+    def __init__(self, model: str | Path = "default", detector: str = "auto", *, backend: str = "auto",
                  threads: int | None = None, **options):
         from .pipeline.run import check_options, load_models
 
@@ -145,7 +145,7 @@ class Recognizer:
         :class:`~wildfer.errors.DataError` naming the file; a video path too (see
         :meth:`analyze_video`).
         """
-        from .pipeline.sources import Frame, Source, expand_inputs, open_frames, probe
+        from .pipeline.sources import Frame, expand_inputs, open_frames, probe
 
         if isinstance(image, (str, Path)):
             src = self._one_source(image, expand_inputs)

@@ -150,9 +150,19 @@ def predict(
     out: Path = typer.Option(..., "--out", help="Output folder (predictions.csv, summaries/, plots/, ...)."),
     model: str = typer.Option("default", "--model",
                               help="Shipped name (default; default-int8), a .safetensors checkpoint or a .onnx file."),
-    detector: str = typer.Option("mtcnn", "--detector", help="Face detector by name."),
+    detector: str = typer.Option(PREDICT_DEFAULTS.detector, "--detector",
+                                 help="Video face detector by name (mtcnn, blazeface-short, blazeface-full); auto: "
+                                      "blazeface-short if onnxruntime is installed, else mtcnn."),
+    check_detector: str = typer.Option(PREDICT_DEFAULTS.check_detector or "none", "--check-detector",
+                                       help="Slower, complete detector that checks --detector on videos and takes over "
+                                            "while it misses faces; none = --detector alone."),
+    check_max: int = typer.Option(PREDICT_DEFAULTS.check_max, "--check-max",
+                                  help="Most frames between two checks while --detector finds every face."),
+    photo_detector: str = typer.Option(PREDICT_DEFAULTS.photo_detector, "--photo-detector",
+                                       help="Face detector for photos."),
     detect_every: int = typer.Option(PREDICT_DEFAULTS.detect_every, "--detect-every",
-                                     help="Run the detector on every k-th processed frame; optical flow tracks faces between."),
+                                     help="Run the detector (with a check detector: the check detector, while it is in "
+                                          "charge) on every k-th processed frame; optical flow tracks faces between."),
     detect_size: int = typer.Option(PREDICT_DEFAULTS.detect_max_side, "--detect-size",
                                     help="Video frames are downscaled to this longer side (pixels) for detection; 0 = full size."),
     min_face: int = typer.Option(PREDICT_DEFAULTS.min_face, "--min-face", help="Smallest face side to find in videos, pixels."),
@@ -191,7 +201,8 @@ def predict(
         paths.append(str(build_demo_clip(Path(out) / "demo.mp4")))
     if not paths:
         raise ConfigError("give at least one video, photo, folder or glob (or --demo)")
-    opts = PredictOptions(model=model, detector=detector, detect_every=detect_every, detect_max_side=detect_size or None,
+    opts = PredictOptions(model=model, detector=detector, check_detector=check_detector, check_max=check_max,
+                          photo_detector=photo_detector, detect_every=detect_every, detect_max_side=detect_size or None,
                           min_face=min_face, stride=stride, smooth_s=smooth, batch_size=batch_size, annotate=annotate,
                           abaw=abaw, plots=plots, progress=not quiet, threads=threads,
                           backend=backend, resume=resume, ray=ray,

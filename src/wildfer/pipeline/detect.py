@@ -6,7 +6,10 @@ and ``landmarks`` float32 ``(N, 5, 2)`` (x, y pixels: left eye, right eye, nose,
 mouth corner, "left" as seen in the image).
 
 Registered here: ``mtcnn`` (facenet-pytorch 2.6.0's pnet/rnet/onet and their weights, 2 MB, which
-ship inside its wheel, run in wildfer's own cascade: :mod:`.mtcnn`, :mod:`.mtcnn_nets`). OpenCV's Haar cascades are not
+ship inside its wheel, run in wildfer's own cascade: :mod:`.mtcnn`, :mod:`.mtcnn_nets`); ``blazeface-short`` and
+``blazeface-full`` (MediaPipe's BlazeFace short- and full-range models, shipped in wildfer as ONNX
+files, on onnxruntime: :mod:`.blazeface`) and ``blazeface`` (= ``blazeface-short``: 4x cheaper than
+the full-range model, and as complete once MTCNN checks it, benchmarks/RESULTS.md). OpenCV's Haar cascades are not
 offered: the opencv-python-headless 5.x wheel ships no cascade files (``cv2.data.haarcascades`` holds
 only ``__init__.py``), and Haar gives no landmarks.
 """
@@ -14,6 +17,7 @@ only ``__init__.py``), and Haar gives no landmarks.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from typing import Callable, Protocol
 
 import numpy as np
@@ -137,3 +141,41 @@ class MTCNNDetector:
         boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
         boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
         return Faces(boxes, probs[keep], lms)
+
+
+class BlazeFaceDetector:
+    """BlazeFace (:mod:`.blazeface`) on onnxruntime with ``threads`` intra-op threads.
+
+    The whole frame is letterboxed into the network's 128 or 192 px square, so ``max_side`` has no
+    use here (accepted so every detector takes the same options). Faces narrower than
+    ``min_face`` pixels are dropped; ``min_score`` defaults to MediaPipe's threshold for the
+    variant. Boxes are moved onto where MTCNN would draw them and the 5 landmarks derived from
+    BlazeFace's eyes, nose tip and mouth centre (:func:`.blazeface.five_landmarks`), so tracking,
+    alignment and ``predictions.csv`` see the same geometry from either detector.
+    """
+
+    def __init__(self, variant: str = "short", max_side: int | None = None, min_face: int = 0,
+                 min_score: float | None = None, threads: int | None = 1):
+        from .blazeface import BlazeFaceNet
+
+        self.name = f"blazeface-{variant}"
+        self.min_face = min_face
+        self.net = BlazeFaceNet(variant, threads or 1, min_score)
+
+    def __call__(self, rgb: np.ndarray) -> Faces:
+        from .blazeface import five_landmarks
+
+        boxes, keypoints, scores = self.net(rgb)
+        w = boxes[:, 2] - boxes[:, 0]
+        keep = w >= self.min_face
+        boxes, keypoints, scores, w = boxes[keep], keypoints[keep], scores[keep], w[keep]
+        boxes = boxes + w[:, None] * np.array(self.net.variant.to_mtcnn_box, np.float32)
+        h, wd = rgb.shape[:2]
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, wd)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+        return Faces(boxes.astype(np.float32), scores, five_landmarks(keypoints))
+
+
+for _variant in ("short", "full"):
+    register_detector(f"blazeface-{_variant}")(partial(BlazeFaceDetector, _variant))
+register_detector("blazeface")(partial(BlazeFaceDetector, "short"))

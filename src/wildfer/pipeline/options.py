@@ -11,14 +11,25 @@ class PredictOptions:
     # auto | torch | onnx (pipeline.classify.choose_runtime). auto: the shipped default runs as its
     # int8 copy on onnxruntime when that is installed (~2.4x the classifier's faces/s), else torch.
     backend: str = "auto"
-    detector: str = "mtcnn"
-    # Video: detection on frames downscaled to this longer side, faces >= min_face px (of the
-    # original frame), detector on every detect_every-th processed frame and optical flow between.
-    # Speed and agreement with detect_every=1 / 640 px / 20 px: benchmarks/RESULTS.md.
+    # Video: the fast detector, checked by check_detector (pipeline.schedule): on a check frame
+    # both run; while the fast one finds every face the check finds it runs alone on every frame
+    # and checks thin out (gap doubling up to check_max frames); when it misses one, the check
+    # detector takes over on every detect_every-th frame with optical flow between. No
+    # check_detector (or the same as detector): detector on every detect_every-th frame, flow between.
+    # Choice by measurement on the shared clips: benchmarks/RESULTS.md "Detection schedules".
+    # auto: blazeface-short when onnxruntime is importable (the onnx extra), else mtcnn (and so
+    # the plain schedule: MTCNN every detect_every-th frame), as backend auto does for the classifier.
+    detector: str = "auto"
+    check_detector: str | None = "mtcnn"
+    check_max: int = 80
+    # MTCNN on video frames downscaled to this longer side; faces >= min_face px (of the
+    # original frame) from either detector.
     detect_max_side: int | None = 480
     min_face: int = 40
     detect_every: int = 5
-    # Photos: higher resolution and smaller faces (crowds), speed matters less.
+    # Photos: one detector, higher resolution and smaller faces (crowds), speed matters less.
+    # BlazeFace misses faces in group photos (RESULTS.md), so photos keep MTCNN.
+    photo_detector: str = "mtcnn"
     photo_max_side: int | None = 1280
     photo_min_face: int = 20
     stride: int = 1  # process every n-th decoded frame

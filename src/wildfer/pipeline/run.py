@@ -13,6 +13,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict, deque
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
 
@@ -21,17 +22,18 @@ import numpy as np
 from ..errors import ConfigError, WildferError
 from .abaw import write_abaw, write_image_location
 from .align import align_faces
-from .classify import Classifier
-from .detect import Faces, create_detector
+from .classify import Classifier, onnxruntime_importable
+from .detect import create_detector
 from .options import PredictOptions
 from .render import annotate_photo, annotate_video, plot_timeline
 from .report import write_report, write_section
 from .resume import (clear_done, drop_parts_folder, mark_done, merge_part, read_done, trim_predictions,
                      unmerged_parts)
 from .results import CSVSink, FaceRow, SourceLog, write_summary
+from .schedule import DetectionSchedule
 from .smooth import StreamSmoother
 from .sources import Frame, Source, expand_inputs, open_frames, probe
-from .track import IoUTracker, flow_grey, propagate
+from .track import IoUTracker
 
 
 OUTPUT_KINDS = ("summaries", "plots", "videos", "images", "abaw")  # PredictResult lists = done-marker keys
@@ -91,20 +93,31 @@ def _unique_names(sources: list[Source]) -> list[str]:
     return out
 
 
-def load_models(opts: PredictOptions) -> tuple[Classifier, dict[str, object]]:
-    """The classifier ``opts`` names and its face detectors, by source kind (``video``, ``image``)."""
+def load_models(opts: PredictOptions) -> tuple[Classifier, dict[str, Callable[..., DetectionSchedule]]]:
+    """The classifier ``opts`` names and, by source kind (``video``, ``image``), a factory of the
+    detection schedule each source starts afresh (called with ``timer=``)."""
     clf = Classifier(opts.model, opts.backend)
+    video = dict(max_side=opts.detect_max_side, min_face=opts.min_face)
+    name = opts.detector
+    if name == "auto":
+        name = "blazeface-short" if onnxruntime_importable() else "mtcnn"
+    fast = create_detector(name, **video)
+    check = None
+    if opts.check_detector and opts.check_detector not in ("none", name):
+        check = create_detector(opts.check_detector, **video)
+    photo = create_detector(opts.photo_detector, max_side=opts.photo_max_side, min_face=opts.photo_min_face)
     detectors = {
-        "video": create_detector(opts.detector, max_side=opts.detect_max_side, min_face=opts.min_face),
-        "image": create_detector(opts.detector, max_side=opts.photo_max_side, min_face=opts.photo_min_face),
+        "video": partial(DetectionSchedule, fast, opts.detect_every, check, opts.detect_every, opts.check_max),
+        "image": partial(DetectionSchedule, photo),
     }
     return clf, detectors
 
 
 def check_options(opts: PredictOptions) -> None:
     """Raise :class:`~wildfer.errors.ConfigError` for counts below 1 or a negative window."""
-    if opts.stride < 1 or opts.detect_every < 1 or opts.batch_size < 1 or opts.workers < (0 if opts.ray else 1):
-        raise ConfigError("--stride, --detect-every, --batch-size and --workers must be >= 1 (--workers 0 with --ray)")
+    if min(opts.stride, opts.detect_every, opts.batch_size, opts.check_max) < 1 or opts.workers < (0 if opts.ray else 1):
+        raise ConfigError("--stride, --detect-every, --check-max, --batch-size and --workers must be >= 1 "
+                          "(--workers 0 with --ray)")
     if opts.smooth_s < 0:
         raise ConfigError("--smooth must be >= 0 seconds")
 
@@ -265,10 +278,12 @@ class FrameFaces:
     _waiting: int = 0  # faces whose probabilities the smoother has not released yet
 
 
-def iter_frames(frames: Iterable[Frame], is_video: bool, fps: float, clf: Classifier, detector,
+def iter_frames(frames: Iterable[Frame], is_video: bool, fps: float, clf: Classifier,
+                schedule: Callable[..., DetectionSchedule],
                 opts: PredictOptions, timer: StageTimer | None = None,
                 on_faces: Callable[[np.ndarray, np.ndarray, np.ndarray], None] | None = None) -> Iterator[FrameFaces]:
-    """Detect (or track), align, classify and smooth ``frames``; one :class:`FrameFaces` per
+    """Detect (or track: ``schedule``, a :class:`DetectionSchedule` factory from
+    :func:`load_models`), align, classify and smooth ``frames``; one :class:`FrameFaces` per
     frame, in order, frames without a face included. A new ``Frame.shot`` (a camera cut) ends
     every track. ``on_faces(rgb, ids, boxes)`` sees each frame that has faces while its pixels are
     at hand (predict's report thumbnails).
@@ -288,7 +303,7 @@ def iter_frames(frames: Iterable[Frame], is_video: bool, fps: float, clf: Classi
     pending_rows: list[tuple[int, FrameFaces, int]] = []  # (face id, its frame, its place in the frame)
     waiting: deque[FrameFaces] = deque()  # frames not yet given out, in order
     n_pending = 0
-    prev_grey, faces, shot = None, Faces.empty(), 0
+    detect, shot = schedule(timer=timer), 0  # the schedule books its own detect and track time
 
     def classify_pending(now: float) -> None:
         nonlocal n_pending
@@ -326,18 +341,8 @@ def iter_frames(frames: Iterable[Frame], is_video: bool, fps: float, clf: Classi
             new_shot, shot = fr.shot != shot, fr.shot
             if new_shot and is_video:  # a camera cut: nobody carries over (tracks end, no flow from the last shot)
                 tracker.reset()
-            if is_video and opts.detect_every > 1:
-                grey = flow_grey(fr.rgb)
-                if k % opts.detect_every and prev_grey is not None and not new_shot:
-                    faces = propagate(prev_grey, grey, faces, grey.shape[1] / fr.rgb.shape[1])
-                    t0 = timer.add("track", t0)
-                else:
-                    faces = detector(fr.rgb)
-                    t0 = timer.add("detect", t0)
-                prev_grey = grey
-            else:
-                faces = detector(fr.rgb)
-                t0 = timer.add("detect", t0)
+            faces = detect(fr.rgb, new_shot)
+            t0 = time.perf_counter()
             ids = tracker.update(faces.boxes) if is_video else np.arange(len(faces))
             t0 = timer.add("track", t0)
             ff = FrameFaces(fr.index, fr.time_s, [], faces.landmarks.copy(), len(faces))
@@ -370,7 +375,7 @@ def iter_frames(frames: Iterable[Frame], is_video: bool, fps: float, clf: Classi
             close()
 
 
-def _run_source(src: Source, name: str, clf: Classifier, detector, opts: PredictOptions, sink: CSVSink,
+def _run_source(src: Source, name: str, clf: Classifier, schedule, opts: PredictOptions, sink: CSVSink,
                 timer: StageTimer, on_frame: Callable[[], None] | None = None) -> SourceLog:
     """Rows of ``src`` into ``sink`` (``source`` = the path as the user gave it), at least every
     ``opts.batch_size`` faces and at the end; returns the source's log."""
@@ -393,7 +398,7 @@ def _run_source(src: Source, name: str, clf: Classifier, detector, opts: Predict
         rows.clear()
         timer.add("write", t)
 
-    for ff in iter_frames(frames, is_video, info.fps if is_video else 0.0, clf, detector, opts, timer,
+    for ff in iter_frames(frames, is_video, info.fps if is_video else 0.0, clf, schedule, opts, timer,
                           on_faces=log.thumbs.offer):
         rows.extend(ff.rows)
         log.frames_processed += 1
