@@ -159,3 +159,24 @@ def test_faceres_identity_features_separate_people():
         f = torch.nn.functional.normalize(body(torch.from_numpy(np.stack(crops)).float() / 255), dim=1)
     same, other = float(f[0] @ f[1]), float(f[0] @ f[2])
     assert same > other + 0.2, (same, other)
+
+
+def test_converter_patterns_are_fused_and_change_nothing(tmp_path):
+    m = GraphModule.from_tfjs(write_graph_model(tmp_path), ["fc"])
+    ops = [n["op"] for n in m._plan]
+    assert "_ConvScaleShift" in ops and "Mul" not in ops  # conv -> per-channel Mul -> Add is one conv
+    assert [n["op"] for n in m.spec.nodes].count("Mul") == 1  # the spec (what checkpoints store) is kept
+
+
+@pytest.mark.shared_data
+@needs_backbones
+def test_fused_faceres_equals_the_graph_as_converted():
+    from wildfer.models.backbones import create_backbone
+
+    body = create_backbone("faceres-deep", root=BACKBONES).eval()
+    assert {"_ConvScaleShift", "_Clip"} <= {n["op"] for n in body.graph._plan}
+    x = torch.rand(2, 3, 64, 64)
+    with torch.no_grad():
+        fused = body(x)
+        body.graph._plan = body.graph.spec.nodes
+        torch.testing.assert_close(body(x), fused, atol=1e-5, rtol=1e-5)
