@@ -38,7 +38,7 @@ MIN_IOU = 0.4
 
 
 def evaluate_boxes(root: str | Path, out: str | Path, model: str = "default", backend: str = "auto",
-                   detector: str = PREDICT_DEFAULTS.detector, min_iou: float = MIN_IOU, box_scale: float = 1.0,
+                   detector: str = PREDICT_DEFAULTS.photo_detector, min_iou: float = MIN_IOU, box_scale: float = 1.0,
                    progress: bool = True, detections: dict | None = None) -> dict:
     """Score ``model`` on the labelled boxes under ``root`` (layout: :mod:`wildfer.data.boxes`).
 
