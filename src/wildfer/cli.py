@@ -78,11 +78,13 @@ def evaluate(
     split: str = typer.Option("PublicTest", "--split", help="FER2013 Usage value (Training, PublicTest, PrivateTest)."),
     labels: str = typer.Option("fer2013", "--labels", help="fer2013 | ferplus (FER+ majority votes)"),
     model: str = typer.Option("default", "--model",
-                              help="Checkpoint path, shipped name (default; default-int8 runs on onnxruntime) or .onnx file (int8 too)."),
+                              help="Checkpoint path, shipped name (default: accurate; fast: many faces, weak machines; default-int8 and "
+                                   "fast-int8 run on onnxruntime) or .onnx file (int8 too)."),
     frames: Optional[Path] = typer.Option(None, "--frames", help="affwild2: the cropped_aligned folder."),
     force: bool = typer.Option(False, "--force", help="Score even if test videos were seen in training (flagged)."),
     backend: str = typer.Option("torch", "--backend",
-                                help="torch | onnx (onnxruntime; implied by a .onnx --model or default-int8)."),
+                                help="torch | onnx | auto (onnxruntime; implied by a .onnx --model, default-int8 or fast-int8; auto: the "
+                                     "int8 copy of a shipped model if onnxruntime is installed)."),
     detector: str = typer.Option("mtcnn", "--detector", help="boxes: the face detector of the end-to-end score."),
     box_scale: float = typer.Option(1.0, "--box-scale", help="boxes: classifier-only crops are this x the box's longer side."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
@@ -149,7 +151,8 @@ def predict(
     inputs: Optional[List[str]] = typer.Argument(None, help="Videos, photos, folders or globs."),
     out: Path = typer.Option(..., "--out", help="Output folder (predictions.csv, summaries/, plots/, ...)."),
     model: str = typer.Option("default", "--model",
-                              help="Shipped name (default; default-int8), a .safetensors checkpoint or a .onnx file."),
+                              help="Shipped name (default: accurate; fast: many faces per frame, weak machines; default-int8, fast-int8), "
+                                   "a .safetensors checkpoint or a .onnx file."),
     detector: str = typer.Option(PREDICT_DEFAULTS.detector, "--detector",
                                  help="Video face detector by name (mtcnn, blazeface-short, blazeface-full); auto: "
                                       "blazeface-short if onnxruntime is installed, else mtcnn."),
@@ -176,8 +179,8 @@ def predict(
     plots: bool = typer.Option(True, "--plots/--no-plots", help="Timeline plot PNG per video."),
     threads: int = typer.Option(1, "--threads", help="CPU threads for torch (and onnxruntime)."),
     backend: str = typer.Option(PREDICT_DEFAULTS.backend, "--backend",
-                                help="Classifier runtime: auto | torch | onnx. auto: the shipped default runs as its "
-                                     "int8 copy (default-int8) on onnxruntime if installed, else torch; other models "
+                                help="Classifier runtime: auto | torch | onnx. auto: a shipped model (default, fast) runs as its "
+                                     "int8 copy (default-int8, fast-int8) on onnxruntime if installed, else torch; other models "
                                      "torch, .onnx files onnxruntime. onnx: onnxruntime (a checkpoint is exported first)."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     resume: bool = typer.Option(False, "--resume", help="Keep the sources an interrupted run into OUT finished; redo the rest."),

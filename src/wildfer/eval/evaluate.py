@@ -60,6 +60,10 @@ def evaluate(dataset: str, root: str | Path, out: str | Path, split: str = "Publ
             raise ConfigError(f"--backend must be torch, onnx or auto, not {backend!r}")
         return evaluate_boxes(root, out, model=model, backend=backend, detector=detector, box_scale=box_scale,
                               progress=progress)
+    if backend == "auto":  # as predict resolves it: a shipped model's int8 copy when onnxruntime is there
+        from ..pipeline.classify import choose_runtime
+
+        model, backend, _ = choose_runtime(model, "auto")
     if backend == "onnx" or is_onnx(model):  # a .onnx file or a shipped name of one (default-int8)
         from ..models.onnx_export import OnnxModel
 
@@ -70,7 +74,7 @@ def evaluate(dataset: str, root: str | Path, out: str | Path, split: str = "Publ
     elif backend == "torch":
         net, meta = load_model(model)
     else:
-        raise ConfigError(f"--backend must be torch or onnx, not {backend!r}")
+        raise ConfigError(f"--backend must be torch, onnx or auto, not {backend!r}")
     out = Path(out)
     leak = None
     if dataset == "fer2013":
