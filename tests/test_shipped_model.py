@@ -26,8 +26,8 @@ REPO = Path(__file__).resolve().parents[1]
 # Bound on |p_int8 - p_float| (any class, any face) on clean frontal faces. Measured as the tests
 # below do, with the files shipped beside this test, on the portrait crops: at most 0.020 (default)
 # and 0.023 (fast); 0.05 leaves >= 2.2x headroom. Their float top-2 margins are >= 0.2 > 2 x 0.05,
-# so within the bound their argmax cannot flip. A stale pair (float re-shipped, int8 not) breaks it; so does a preprocessing mismatch
-# between the two files' metadata.
+# so within the bound their argmax cannot flip. A stale pair (float re-shipped, int8 not) breaks
+# it; so does a preprocessing mismatch between the two files' metadata.
 P_TOL = 0.05
 # On the first 1,000 PublicTest faces: (argmax agreement >=, 99th percentile of max|dp| <, max <).
 # Measured: default 97.5%, 0.079, 0.196; fast 98.3%, 0.044, 0.063. Flips happen on faces the float
