@@ -53,11 +53,11 @@ def evaluate(dataset: str, root: str | Path, out: str | Path, split: str = "Publ
     photos with labelled face boxes, end to end and classifier-only (:mod:`wildfer.eval.boxes`;
     ``detector``, ``box_scale``).
     """
+    if backend not in ("torch", "onnx", "auto"):
+        raise ConfigError(f"--backend must be torch, onnx or auto, not {backend!r}")
     if dataset == "boxes":
         from .boxes import evaluate_boxes
 
-        if backend not in ("torch", "onnx", "auto"):
-            raise ConfigError(f"--backend must be torch, onnx or auto, not {backend!r}")
         return evaluate_boxes(root, out, model=model, backend=backend, detector=detector, box_scale=box_scale,
                               progress=progress)
     if backend == "auto":  # as predict resolves it: a shipped model's int8 copy when onnxruntime is there
@@ -71,10 +71,8 @@ def evaluate(dataset: str, root: str | Path, out: str | Path, split: str = "Publ
             net, meta = OnnxModel.load(model)  # same call contract as the torch model
         except ImportError as e:
             raise ConfigError(f"{model}: the onnx backend needs onnxruntime: pip install 'wildfer[onnx]' ({e})") from None
-    elif backend == "torch":
-        net, meta = load_model(model)
     else:
-        raise ConfigError(f"--backend must be torch, onnx or auto, not {backend!r}")
+        net, meta = load_model(model)
     out = Path(out)
     leak = None
     if dataset == "fer2013":
