@@ -16,7 +16,7 @@ LiteRT (ai-edge-litert 2.3.0), installed into a scratch folder as scripts/conver
   LiteRT; its ``tensorflow`` import is pointed at LiteRT's interpreter, the same TFLite runtime):
   faces matched and box-corner / keypoint differences.
 - ``speed``: ms per frame of the network alone on both runtimes, 1 thread, interleaved rounds.
-- ``fit``: how LANDMARKS_5 and Variant.to_mtcnn_box in pipeline/blazeface.py were measured.
+- ``fit``: how LANDMARKS_5 and Variant.to_mtcnn_box in detectors/blazeface.py were measured.
 - ``align``: on frames of the clips (every 5th) and the 106 photos, faces both MTCNN and BlazeFace
   find (IoU >= 0.5): the shipped classifier's label on the crop aligned from MTCNN's landmarks vs
   from BlazeFace's derived ones, and vs the same derivation with the ``fer`` template in place of
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import numpy as np
 
-from wildfer.pipeline.blazeface import VARIANTS, BlazeFaceNet, decode, keypoint_frame, weighted_nms
+from wildfer.detectors.blazeface import VARIANTS, BlazeFaceNet, decode, keypoint_frame, weighted_nms
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / ".." / "shared" / "data"
@@ -161,7 +161,7 @@ def fit(n: int = 800) -> None:
 
     from wildfer.data.fer2013 import read_fer2013
     from wildfer.pipeline.align import similarity_transform
-    from wildfer.pipeline.detect import create_detector
+    from wildfer.detectors import create_detector
     from wildfer.pipeline.track import iou_matrix
 
     faces = read_fer2013(DATA / "fer2013").split("Training").images[:n]
@@ -205,9 +205,9 @@ def align() -> None:
     from wildfer.data.datasets import load_image
     from wildfer.errors import WildferError
     from wildfer.pipeline.align import TEMPLATES, align_faces
-    from wildfer.pipeline.blazeface import five_landmarks
+    from wildfer.detectors.blazeface import five_landmarks
     from wildfer.pipeline.classify import Classifier
-    from wildfer.pipeline.detect import create_detector
+    from wildfer.detectors import create_detector
     from wildfer.pipeline.track import iou_matrix
 
     clf = Classifier("default", "auto")

@@ -1,7 +1,7 @@
 """Face-detector speed and agreement: wildfer's MTCNN vs facenet-pytorch's own, same frames.
 
 wildfer's ``mtcnn`` detector runs facenet-pytorch's P-, R- and O-Net (channels-last) in its own
-cascade (``pipeline/mtcnn.py``: OpenCV resizing instead of one torch interpolation per pyramid level
+cascade (``detectors/mtcnn_cascade.py``: OpenCV resizing instead of one torch interpolation per pyramid level
 and per candidate). The reference is facenet-pytorch's ``MTCNN.detect`` exactly as it ships (NCHW
 nets), wrapped with the same downscaling and score cut as wildfer's detector (whose O-Net re-check,
 which facenet-pytorch has no counterpart of, is turned off here: ``recheck=0``). Both run on the first
@@ -23,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from wildfer.pipeline.detect import Faces, _resize_factor, create_detector
+from wildfer.detectors import Faces, create_detector, resize_factor
 from wildfer.pipeline.track import iou_matrix
 
 REPO = Path(__file__).resolve().parents[1]
@@ -43,7 +43,7 @@ class Facenet:
         import cv2
 
         h, w = rgb.shape[:2]
-        f = _resize_factor(h, w, self.max_side)
+        f = resize_factor(h, w, self.max_side)
         img = cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA) if f != 1.0 else rgb
         px = max(12, int(round(self.min_face * f)))
         if px not in self.nets:

@@ -50,7 +50,7 @@ def detections(photos: list[Path], min_score: float, recheck: float = 0.0) -> di
     import torch
 
     from wildfer.data.datasets import load_image
-    from wildfer.pipeline.detect import create_detector
+    from wildfer.detectors import create_detector
     from wildfer.pipeline.options import PREDICT_DEFAULTS as D
 
     torch.set_num_threads(1)
@@ -160,7 +160,7 @@ def video_counts(folder: Path, sheet: Path | None) -> None:
     import cv2
     import torch
 
-    from wildfer.pipeline.detect import create_detector
+    from wildfer.detectors import create_detector
     from wildfer.pipeline.options import PREDICT_DEFAULTS as D
     from wildfer.pipeline.sources import Source, open_frames
     from wildfer.pipeline.track import iou_matrix

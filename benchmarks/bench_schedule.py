@@ -25,7 +25,7 @@ import numpy as np
 from bench_predict import agreement, read_rows
 
 from wildfer.pipeline import run as run_module
-from wildfer.pipeline.detect import create_detector
+from wildfer.detectors import create_detector
 from wildfer.pipeline.options import PredictOptions
 from wildfer.pipeline.run import predict
 

@@ -36,7 +36,7 @@ from wildfer.eval.metrics import classification_metrics
 from wildfer.eval.predict import predictions_in
 from wildfer.pipeline.align import align_faces, crop_boxes
 from wildfer.pipeline.classify import Classifier
-from wildfer.pipeline.detect import create_detector
+from wildfer.detectors import create_detector
 from wildfer.pipeline.options import PREDICT_DEFAULTS
 from wildfer.pipeline.track import iou_matrix
 

@@ -141,7 +141,7 @@ def test_faceres_identity_features_separate_people():
     (shared photos of the deepface test suite; a wrong colour order or normalisation breaks this)."""
     from wildfer.models.backbones import create_backbone
     from wildfer.pipeline.align import align_faces
-    from wildfer.pipeline.detect import create_detector
+    from wildfer.detectors import create_detector
     from wildfer.data.datasets import load_image
 
     photos = BACKBONES.parents[1] / "data" / "faces" / "images"

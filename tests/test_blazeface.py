@@ -13,9 +13,9 @@ import numpy as np
 import pytest
 
 from pipeline_fixtures import SHARED_VIDEOS, paste, portrait
-from wildfer.pipeline.blazeface import VARIANTS, BlazeFaceNet, anchor_centres, decode, weighted_nms
-from wildfer.pipeline.detect import create_detector
-from wildfer.pipeline.schedule import DetectionSchedule
+from wildfer.detectors.blazeface import VARIANTS, BlazeFaceNet, anchor_centres, decode, weighted_nms
+from wildfer.detectors import create_detector
+from wildfer.detectors.schedule import DetectionSchedule
 from wildfer.pipeline.track import iou_matrix
 
 

@@ -14,7 +14,7 @@ from wildfer.errors import DataError
 
 
 def _boxes_folder(tmp_path):
-    from wildfer.pipeline.detect import create_detector
+    from wildfer.detectors import create_detector
 
     root = tmp_path / "boxes"
     (root / "images").mkdir(parents=True)

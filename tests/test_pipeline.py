@@ -16,7 +16,7 @@ from wildfer.errors import ConfigError, DataError
 from wildfer.labels import ABAW8, FER2013, FERPLUS
 from wildfer.pipeline.abaw import fill_nearest, to_abaw8
 from wildfer.pipeline.align import TEMPLATES, align_faces, similarity_transform
-from wildfer.pipeline.detect import create_detector, list_detectors
+from wildfer.detectors import create_detector, list_detectors
 from wildfer.pipeline.smooth import StreamSmoother
 from wildfer.pipeline.sources import MediaError, expand_inputs, prefetched
 from wildfer.pipeline.track import FLOW_MAX_SIDE, IoUTracker, flow_grey, iou_matrix, propagate
@@ -79,7 +79,7 @@ def test_mtcnn_counts_two_people_and_no_one(mtcnn):
 
 def test_mtcnn_cascade_finds_facenets_faces():
     # wildfer runs facenet-pytorch's nets (channels-last) in its own cascade, which resizes with
-    # OpenCV instead of torch's area interpolation (pipeline/mtcnn.py): the same faces must come
+    # OpenCV instead of torch's area interpolation (detectors/mtcnn_cascade.py): the same faces must come
     # out, boxes and landmarks within a few percent of the face size.
     import torch
     from facenet_pytorch import MTCNN
@@ -106,7 +106,7 @@ def test_numpy_nms_keeps_what_torchvisions_keeps():
     import torch
     from torchvision.ops import nms as tv_nms
 
-    from wildfer.pipeline.mtcnn import nms
+    from wildfer.detectors.mtcnn_cascade import nms
 
     rng = np.random.default_rng(0)
     for _ in range(50):

@@ -130,7 +130,7 @@ def portrait_crops():
     """Real face crops (grey, aligned as predict aligns them) per input side: the portrait at two
     sizes, each as found, mirrored, darker and brighter: {side: uint8 (8, 1, side, side)}."""
     from wildfer.pipeline.align import align_faces
-    from wildfer.pipeline.detect import create_detector
+    from wildfer.detectors import create_detector
 
     det = create_detector("mtcnn", max_side=None, min_face=20)
     found = []

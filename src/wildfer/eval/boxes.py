@@ -27,7 +27,7 @@ from ..data.datasets import load_image
 from ..errors import DataError
 from ..pipeline.align import align_faces, crop_boxes
 from ..pipeline.classify import Classifier
-from ..pipeline.detect import create_detector
+from ..detectors import create_detector
 from ..pipeline.options import PREDICT_DEFAULTS
 from ..pipeline.track import iou_matrix
 from .metrics import classification_metrics

@@ -11,7 +11,7 @@ class PredictOptions:
     # auto | torch | onnx (pipeline.classify.choose_runtime). auto: the shipped default runs as its
     # int8 copy on onnxruntime when that is installed (~2.4x the classifier's faces/s), else torch.
     backend: str = "auto"
-    # Video: the fast detector, checked by check_detector (pipeline.schedule): on a check frame
+    # Video: the fast detector, checked by check_detector (detectors.schedule): on a check frame
     # both run; while the fast one finds every face the check finds it runs alone on every frame
     # and checks thin out (gap doubling up to check_max frames); when it misses one, the check
     # detector takes over on every detect_every-th frame with optical flow between. No

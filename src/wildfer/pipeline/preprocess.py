@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from .align import align_faces
-from .detect import Faces, create_detector
+from ..detectors import Faces, create_detector
 from .sources import expand_inputs, open_frames, probe
 from .track import IoUTracker, propagate
 

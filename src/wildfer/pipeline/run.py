@@ -23,14 +23,14 @@ from ..errors import ConfigError, WildferError
 from .abaw import write_abaw, write_image_location
 from .align import align_faces
 from .classify import Classifier, onnxruntime_importable
-from .detect import create_detector
+from ..detectors import create_detector
 from .options import PredictOptions
 from .render import annotate_photo, annotate_video, plot_timeline
 from .report import write_report, write_section
 from .resume import (clear_done, drop_parts_folder, mark_done, merge_part, read_done, trim_predictions,
                      unmerged_parts)
 from .results import CSVSink, FaceRow, SourceLog, write_summary
-from .schedule import DetectionSchedule
+from ..detectors.schedule import DetectionSchedule
 from .smooth import StreamSmoother
 from .sources import Frame, Source, expand_inputs, open_frames, probe
 from .track import IoUTracker

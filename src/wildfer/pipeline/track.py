@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .detect import Faces
+from ..detectors import Faces
 
 
 def iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:

@@ -22,11 +22,13 @@ centre, 4 and 5 the ear tragions (left, right in the image).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import numpy as np
 
 from ..errors import CheckpointError, ConfigError
+from .registry import Faces, register_detector
 
 MODEL_DIR = Path(__file__).resolve().parent.parent / "weights" / "blazeface"
 
@@ -67,7 +69,7 @@ LANDMARKS_5 = np.array([[0.3094, 0.3908], [0.6906, 0.3908], [0.5, 0.6137], [0.34
 def keypoint_frame() -> np.ndarray:
     """The 4 reference points ``(4, 2)`` BlazeFace's eyes, nose tip and mouth centre are mapped to
     when :data:`LANDMARKS_5` is measured: the ``fer`` template's eyes, nose and mouth midpoint."""
-    from .align import TEMPLATES
+    from ..pipeline.align import TEMPLATES
 
     t = TEMPLATES["fer"]
     return np.concatenate([t[:3], t[3:].mean(0, keepdims=True)])
@@ -77,7 +79,7 @@ def five_landmarks(keypoints: np.ndarray, points: np.ndarray = LANDMARKS_5) -> n
     """MTCNN-style landmarks ``(N, 5, 2)`` from BlazeFace keypoints ``(N, 6, 2)`` (pixels): the
     similarity that puts :func:`keypoint_frame` onto each face's first 4 keypoints, applied to
     ``points`` (5, 2) (:data:`LANDMARKS_5`)."""
-    from .align import similarity_transform
+    from ..pipeline.align import similarity_transform
 
     ref = keypoint_frame()
     out = np.empty((len(keypoints), 5, 2), np.float32)
@@ -197,3 +199,37 @@ class BlazeFaceNet:
         pts, scores = weighted_nms(*decode(*self.raw(x), self.anchors, self.size, self.min_score))
         pts = (pts * self.size - np.array([px, py], np.float32)) / s
         return pts[:, :2].reshape(-1, 4), pts[:, 2:], scores
+
+
+class BlazeFaceDetector:
+    """BlazeFace (:mod:`.blazeface`) on onnxruntime with ``threads`` intra-op threads.
+
+    The whole frame is letterboxed into the network's 128 or 192 px square, so ``max_side`` has no
+    use here (accepted so every detector takes the same options). Faces narrower than
+    ``min_face`` pixels are dropped; ``min_score`` defaults to MediaPipe's threshold for the
+    variant. Boxes are moved onto where MTCNN would draw them and the 5 landmarks derived from
+    BlazeFace's eyes, nose tip and mouth centre (:func:`.blazeface.five_landmarks`), so tracking,
+    alignment and ``predictions.csv`` see the same geometry from either detector.
+    """
+
+    def __init__(self, variant: str = "short", max_side: int | None = None, min_face: int = 0,
+                 min_score: float | None = None, threads: int | None = 1):
+        self.name = f"blazeface-{variant}"
+        self.min_face = min_face
+        self.net = BlazeFaceNet(variant, threads or 1, min_score)
+
+    def __call__(self, rgb: np.ndarray) -> Faces:
+        boxes, keypoints, scores = self.net(rgb)
+        w = boxes[:, 2] - boxes[:, 0]
+        keep = w >= self.min_face
+        boxes, keypoints, scores, w = boxes[keep], keypoints[keep], scores[keep], w[keep]
+        boxes = boxes + w[:, None] * np.array(self.net.variant.to_mtcnn_box, np.float32)
+        h, wd = rgb.shape[:2]
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, wd)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+        return Faces(boxes.astype(np.float32), scores, five_landmarks(keypoints))
+
+
+for _variant in ("short", "full"):
+    register_detector(f"blazeface-{_variant}")(partial(BlazeFaceDetector, _variant))
+register_detector("blazeface")(partial(BlazeFaceDetector, "short"))

@@ -27,9 +27,9 @@ import time
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from .align import similarity_transform
-from .detect import Detector, Faces
-from .track import flow_grey, iou_matrix, propagate
+from ..pipeline.align import similarity_transform
+from ..pipeline.track import flow_grey, iou_matrix, propagate
+from .registry import Detector, Faces
 
 # A slow detector's face counts as found by the fast detector at this overlap (the overlap at
 # which benchmarks count a face as found).

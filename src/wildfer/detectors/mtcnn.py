@@ -1,0 +1,75 @@
+"""``mtcnn``: MTCNN (Zhang et al. 2016) with facenet-pytorch 2.6.0's P-, R- and O-Net and their
+weights (2 MB, inside facenet-pytorch's wheel), run by wildfer's own cascade (:mod:`.mtcnn_cascade`,
+:mod:`.mtcnn_nets`). torch is imported when a detector is built, not with this module.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .registry import Faces, register_detector, resize_factor
+
+
+@register_detector("mtcnn")
+class MTCNNDetector:
+    """MTCNN (Zhang et al. 2016): facenet-pytorch's nets in :func:`.mtcnn_cascade.detect`, run on CPU.
+
+    ``max_side``: the frame is downscaled so its longer side is at most this many pixels before
+    detection (boxes and landmarks are scaled back); detection cost grows with pixel count, so this
+    is the main speed knob. ``min_face`` is in pixels of the *original* frame. ``thresholds`` are
+    the P/R/O-net score thresholds; ``min_score`` drops final detections below it; ``recheck``
+    drops those whose O-Net score, on the final box re-cropped and on its mirror image
+    (:func:`.mtcnn.recheck`), falls below it (0 = off). On the 106 shared photos the re-check at 0.5
+    removed all 5 non-faces that passed ``min_score`` 0.9 (they re-scored 0.28-0.47) and kept all
+    118 faces that did (lowest 0.86). It costs strong profiles most: 0.7 dropped 6 of 89 faces
+    on the Hamilton clip (3/4 views among them), 0.5 drops 3 (two profiles, one box on the eyes
+    only); RESULTS.md.
+    """
+
+    name = "mtcnn"
+
+    def __init__(self, max_side: int | None = 640, min_face: int = 20,
+                 thresholds: tuple[float, float, float] = (0.6, 0.7, 0.7), min_score: float = 0.9,
+                 recheck: float = 0.5, threads: int | None = None):
+        from .mtcnn_nets import weights_dir
+
+        weights_dir()  # facenet-pytorch missing: a one-line ConfigError now, not at the first frame
+        self.max_side, self.min_face, self.min_score, self.recheck = max_side, min_face, min_score, recheck
+        self.thresholds = list(thresholds)
+        self._nets = None  # (pnet, rnet, onet), built on first use
+
+    def nets(self):
+        """facenet-pytorch's P-, R- and O-Net (eval mode, channels-last weights)."""
+        import torch
+
+        if self._nets is None:
+            from .mtcnn_nets import load_nets
+
+            # Channels-last weights make every conv and max-pool output channels-last, where
+            # torch's CPU max-pool is vectorised: R-/O-Net's pools were a third of detection
+            # time. Same outputs (to 1e-4 px); 1.2-1.35x the detections/s on an idle CPU, 1.75x
+            # on a contended one (benchmarks/bench_detect.py, RESULTS.md).
+            self._nets = tuple(net.to(memory_format=torch.channels_last) for net in load_nets())
+        return self._nets
+
+    def __call__(self, rgb: np.ndarray) -> Faces:
+        import cv2
+        import torch
+
+        from .mtcnn_cascade import detect, recheck
+
+        h, w = rgb.shape[:2]
+        f = resize_factor(h, w, self.max_side)
+        img = cv2.resize(rgb, (round(w * f), round(h * f)), interpolation=cv2.INTER_AREA) if f != 1.0 else rgb
+        # MTCNN's first scale cannot see faces smaller than 12 px; below that, nothing to find.
+        min_px = max(12, int(round(self.min_face * f)))
+        img = np.ascontiguousarray(img)
+        with torch.inference_mode():
+            boxes, probs, lms = detect(img, *self.nets(), min_px, self.thresholds)
+            keep = probs >= self.min_score
+            if self.recheck and keep.any():
+                keep[keep] = recheck(img, boxes[keep], self.nets()[2]) >= self.recheck
+        boxes, lms = boxes[keep] / f, lms[keep] / f
+        boxes[:, [0, 2]] = boxes[:, [0, 2]].clip(0, w)
+        boxes[:, [1, 3]] = boxes[:, [1, 3]].clip(0, h)
+        return Faces(boxes, probs[keep], lms)
