@@ -36,7 +36,7 @@ class ModelConfig:
 class ExtraData:
     """A further training set joined to the main one (its labels mapped to the main label set)."""
 
-    dataset: str  # muxspace | folder
+    dataset: str  # muxspace | folder | boxes (labelled face boxes in photos, cropped as predict sees them)
     root: str
     max_samples: int | None = None  # cap (drawn once with the run's seed)
     repeat: int = 1  # rows appear this many times per epoch (oversampling a small set)
@@ -45,7 +45,7 @@ class ExtraData:
 
 @dataclass(frozen=True)
 class DataConfig:
-    dataset: str = "fer2013"  # fer2013 | affwild2 | folder | packed
+    dataset: str = "fer2013"  # fer2013 | affwild2 | folder | packed | muxspace | boxes
     root: str = "../shared/data/fer2013"  # fer2013: folder with the csv; folder: root/<class>/*.jpg; packed: the pack
     labels: str = "fer2013"  # label source: fer2013 | ferplus | mixed (fer2013 hard + FER+ soft)
     mixed_weight: float = 0.5  # weight of the FER+ soft target in `mixed`
@@ -64,6 +64,9 @@ class DataConfig:
     teacher_weight: float = 0.5  # share of the teacher in each training target (see train/distill.py)
     teacher_temperature: float = 1.0  # >1 flattens the teacher's distribution
     extra: tuple[ExtraData, ...] = ()  # more training sets, e.g. [{dataset: muxspace, root: ...}]
+    # labelled-boxes folders scored end to end after every epoch beside the validation split (e.g.
+    # ../shared/data/expw_dev); the best checkpoint is chosen on the mean accuracy of every view
+    val_boxes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

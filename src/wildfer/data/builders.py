@@ -20,6 +20,7 @@ class EvalView:
     name: str
     label_set: LabelSet
     targets: np.ndarray  # (N,) int, -1 = not scored
+    missed: np.ndarray | None = None  # (N,) bool: scored as wrong whatever the model says (a face the detector missed)
 
 
 @dataclass
@@ -29,6 +30,8 @@ class DataBundle:
     label_set: LabelSet  # the model's label set
     val_views: list[EvalView] = field(default_factory=list)
     reports: list[ReadReport] = field(default_factory=list)
+    # further validation sets, each with its own views (``data.val_boxes``: in-the-wild photos end to end)
+    more_val: list[tuple[object, list[EvalView]]] = field(default_factory=list)
 
 
 def fer_views(ds, split: str, root, labels: str, size: int, in_chans: int, mixed_weight: float = 0.5):
@@ -67,7 +70,20 @@ def build_data(cfg: TrainConfig) -> DataBundle:
 
         bundle.train, reports = join_extra(bundle.train, cfg.data.extra, cfg.model.input_size, cfg.model.in_chans, cfg.seed)
         bundle.reports += reports
+    for root in cfg.data.val_boxes:
+        bundle.more_val.append(boxes_view(root, bundle.label_set, cfg.model.input_size, cfg.model.in_chans))
     return bundle
+
+
+def boxes_view(root: str, model_set: LabelSet, size: int, in_chans: int) -> tuple[object, list[EvalView]]:
+    """A labelled-boxes folder as a validation set scored **end to end** as ``wildfer evaluate
+    --dataset boxes`` scores it: faces cropped as predict sees them (predict's photo detector and
+    alignment), a face the detector missed counted wrong. The view is named after the folder."""
+    from .boxes import box_faces
+
+    ds, report, found = box_faces(root, in_chans, size, progress=False)
+    print(report.summary())
+    return ds, [EvalView(Path(root).name, ds.label_set, ds.targets, missed=~found)]
 
 
 def _main_data(cfg: TrainConfig) -> DataBundle:
@@ -89,7 +105,11 @@ def _main_data(cfg: TrainConfig) -> DataBundle:
         return _packed(cfg)
     if d.dataset == "muxspace":
         return _muxspace(cfg)
-    raise ConfigError(f"data.dataset: unknown dataset {d.dataset!r} (fer2013 | affwild2 | folder | packed | muxspace)")
+    if d.dataset == "boxes":
+        from .boxes import read_box_faces
+
+        return _grouped(cfg, read_box_faces)
+    raise ConfigError(f"data.dataset: unknown dataset {d.dataset!r} (fer2013 | affwild2 | folder | packed | muxspace | boxes)")
 
 
 def fer_duplicates_report(full, d) -> ReadReport:

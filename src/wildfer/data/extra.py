@@ -16,7 +16,8 @@ from ..errors import ConfigError
 from .datasets import ArrayDataset
 
 # dataset name -> reader ``(root, in_chans=, size=) -> (dataset, ReadReport)``, imported when used
-READERS = {"muxspace": "wildfer.data.muxspace:read_muxspace", "folder": "wildfer.data.folder:read_image_folder"}
+READERS = {"muxspace": "wildfer.data.muxspace:read_muxspace", "folder": "wildfer.data.folder:read_image_folder",
+           "boxes": "wildfer.data.boxes:read_box_faces"}
 
 
 def _reader(name: str):

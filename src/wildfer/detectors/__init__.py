@@ -17,7 +17,31 @@ onnxruntime: each detector imports its runtime when it is built.
 
 from __future__ import annotations
 
-from . import blazeface, mtcnn  # noqa: F401  (each registers its detectors)
+from . import blazeface, mtcnn, yunet  # noqa: F401  (each registers its detectors)
 from .registry import Detector, Faces, create_detector, list_detectors, register_detector, resize_factor
 
-__all__ = ["Detector", "Faces", "create_detector", "list_detectors", "register_detector", "resize_factor"]
+__all__ = ["Detector", "Faces", "create_detector", "create_photo_detector", "list_detectors", "register_detector",
+           "resize_factor"]
+
+
+# The longer side photos are scaled down to before each detector sees them, by measurement
+# (benchmarks/RESULTS.md "Photo detectors"): YuNet finds faces of ~10-300 px, so a 1280 px photo
+# only costs it time (and big faces); MTCNN's pyramid reaches large faces itself and needs the
+# pixels for small ones. BlazeFace letterboxes the whole photo into its own input.
+PHOTO_MAX_SIDE = {"yunet": 640, "mtcnn": 1280}
+
+
+def create_photo_detector(name: str | None = None, max_side: int | None = None, min_face: int | None = None,
+                          **kwargs) -> Detector:
+    """The detector ``predict`` runs on photos: ``name`` (None: ``predict``'s default) at the photo
+    settings: ``max_side`` None = ``predict``'s ``photo_max_side``, and when that is None too the
+    detector's own (:data:`PHOTO_MAX_SIDE`; 0 = never downscale); ``min_face`` None = ``predict``'s.
+    Evaluation on labelled boxes and the training reader of such photos crop faces through this,
+    as ``predict`` does."""
+    from ..pipeline.options import PREDICT_DEFAULTS as D
+
+    name = name or D.photo_detector
+    side = max_side if max_side is not None else D.photo_max_side
+    side = PHOTO_MAX_SIDE.get(name) if side is None else side
+    return create_detector(name, max_side=side or None, min_face=D.photo_min_face if min_face is None else min_face,
+                           **kwargs)

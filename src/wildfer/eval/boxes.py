@@ -22,19 +22,15 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.boxes import read_boxes
+from ..data.boxes import MIN_IOU, photos_rows, match_faces, read_boxes
 from ..data.datasets import load_image
-from ..errors import DataError
+from ..detectors import create_photo_detector
 from ..pipeline.align import align_faces, crop_boxes
 from ..pipeline.classify import Classifier
-from ..detectors import create_detector
 from ..pipeline.options import PREDICT_DEFAULTS
-from ..pipeline.track import iou_matrix
 from .metrics import classification_metrics
 from .predict import predictions_in
 from .report import confusion_png, markdown_report
-
-MIN_IOU = 0.4
 
 
 def evaluate_boxes(root: str | Path, out: str | Path, model: str = "default", backend: str = "auto",
@@ -52,37 +48,20 @@ def evaluate_boxes(root: str | Path, out: str | Path, model: str = "default", ba
     torch.set_num_threads(1)
     data, report = read_boxes(root)
     clf = Classifier(model, backend)
-    det = create_detector(detector, max_side=PREDICT_DEFAULTS.photo_max_side, min_face=PREDICT_DEFAULTS.photo_min_face)
+    det = create_photo_detector(detector)
     k = len(clf.class_names)
+    matched_iou, landmarks = match_faces(data, det, detections, progress)
+    unreadable = int((matched_iou < 0).sum())  # counted below; these faces score as missed
     e2e = np.zeros((len(data), k), np.float32)
     box_probs = np.zeros((len(data), k), np.float32)
-    matched_iou = np.zeros(len(data), np.float32)
-    by_image: dict[str, list[int]] = {}
-    for i, p in enumerate(data.images):
-        by_image.setdefault(p, []).append(i)
-    unreadable = 0
-    for path, rows in tqdm(by_image.items(), desc="boxes", unit="photo", disable=not progress, leave=False):
-        try:
-            rgb = load_image(path, 3)
-        except DataError:
-            unreadable += len(rows)  # counted below; these faces score as missed
-            matched_iou[rows] = -1
+    for path, rows in tqdm(photos_rows(data).items(), desc="boxes", unit="photo", disable=not progress, leave=False):
+        if matched_iou[rows[0]] < 0:
             continue
-        labelled = data.boxes[rows]
-        box_probs[rows] = clf(crop_boxes(rgb, labelled, clf.crop_size, clf.in_chans, box_scale))
-        faces = detections.get(path) if detections is not None else None
-        if faces is None:
-            faces = det(rgb)
-            if detections is not None:
-                detections[path] = faces
-        if len(faces):
-            probs = clf(align_faces(rgb, faces.landmarks, clf.crop_size, clf.in_chans, "fer"))
-            ious = iou_matrix(labelled, faces.boxes)
-            best = ious.argmax(1)
-            for r, j, v in zip(rows, best, ious[np.arange(len(rows)), best]):
-                matched_iou[r] = v
-                if v >= min_iou:
-                    e2e[r] = probs[j]
+        rgb = load_image(path, 3)
+        box_probs[rows] = clf(crop_boxes(rgb, data.boxes[rows], clf.crop_size, clf.in_chans, box_scale))
+        hit = [r for r in rows if matched_iou[r] >= min_iou]
+        if hit:
+            e2e[hit] = clf(align_faces(rgb, landmarks[hit], clf.crop_size, clf.in_chans, "fer"))
     found = matched_iou >= min_iou
     model_set = clf.meta.label_set
     pred_e2e = np.where(found, predictions_in(e2e, model_set, data.label_set), -1)

@@ -23,7 +23,7 @@ from ..errors import ConfigError, WildferError
 from .abaw import write_abaw, write_image_location
 from .align import align_faces
 from .classify import Classifier, onnxruntime_importable
-from ..detectors import create_detector
+from ..detectors import create_detector, create_photo_detector
 from .options import PredictOptions
 from .render import annotate_photo, annotate_video, plot_timeline
 from .report import write_report, write_section
@@ -105,7 +105,7 @@ def load_models(opts: PredictOptions) -> tuple[Classifier, dict[str, Callable[..
     check = None
     if opts.check_detector and opts.check_detector not in ("none", name):
         check = create_detector(opts.check_detector, **video)
-    photo = create_detector(opts.photo_detector, max_side=opts.photo_max_side, min_face=opts.photo_min_face)
+    photo = create_photo_detector(opts.photo_detector, opts.photo_max_side, opts.photo_min_face)
     detectors = {
         "video": partial(DetectionSchedule, fast, opts.detect_every, check, opts.detect_every, opts.check_max),
         "image": partial(DetectionSchedule, photo),

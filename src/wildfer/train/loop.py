@@ -74,11 +74,13 @@ def evaluate_views(model, meta: WeightsMeta, ds, views, batch_size: int = 256, l
     if limit is not None and limit < len(ds):
         idx = np.arange(limit)
         ds = ds.subset(idx)
-        views = [replace(v, targets=v.targets[idx]) for v in views]
+        views = [replace(v, targets=v.targets[idx], missed=None if v.missed is None else v.missed[idx]) for v in views]
     probs = predict_any(model, meta, ds, batch_size, device)
     out = {}
     for v in views:
         pred = predictions_in(probs, meta.label_set, v.label_set)
+        if v.missed is not None:
+            pred = np.where(v.missed, -1, pred)  # -1 is never a label: scored wrong
         if (v.targets >= 0).any():
             out[v.name] = classification_metrics(v.targets, pred, v.label_set.names)
     out["score"] = float(np.mean([m["accuracy"] for m in out.values()])) if out else 0.0
@@ -275,9 +277,13 @@ def _end_epoch(cfg: TrainConfig, run: Path, model, meta: WeightsMeta, bundle: Da
     other ranks for the validation's duration.
     """
     metrics = {}
-    if bundle.val is not None:
-        metrics = evaluate_views(model, meta, bundle.val, bundle.val_views, limit=cfg.batch_size if dry_run else None,
-                                 device=next(model.parameters()).device)
+    limit, dev = cfg.batch_size if dry_run else None, next(model.parameters()).device
+    sets = ([(bundle.val, bundle.val_views)] if bundle.val is not None else []) + bundle.more_val
+    for ds, views in sets:
+        metrics.update({k: v for k, v in evaluate_views(model, meta, ds, views, limit=limit, device=dev).items()
+                        if k != "score"})
+    if metrics:  # every view of every set weighs the same: the mean of their accuracies
+        metrics["score"] = float(np.mean([m["accuracy"] for m in metrics.values()]))
     record = {"epoch": epoch + 1, "train_loss": train_loss, "train_s": round(train_s, 1),
               "img_per_s": round(seen / max(train_s, 1e-9), 1), "lr": lr,
               **{f"val_{k}_accuracy": v["accuracy"] for k, v in metrics.items() if isinstance(v, dict)},
@@ -288,7 +294,7 @@ def _end_epoch(cfg: TrainConfig, run: Path, model, meta: WeightsMeta, bundle: Da
     if not quiet:
         print(json.dumps(record))
     meta.metrics = {k: v for k, v in metrics.items()}
-    if metrics.get("score", 0.0) > best or bundle.val is None:
+    if metrics.get("score", 0.0) > best or not sets:
         best = metrics.get("score", 0.0)
         save_checkpoint(model, meta, run / "best.safetensors")
     return best
