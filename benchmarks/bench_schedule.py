@@ -46,10 +46,19 @@ CANDIDATES = {
     "BlazeFace short, MTCNN checks (gap 10..160)": dict(detector="blazeface-short", check_detector="mtcnn",
                                                         check_max=160),
     "BlazeFace full, MTCNN checks (gap 10..80)": dict(detector="blazeface-full", check_detector="mtcnn", check_max=80),
+    "YuNet every frame, 480 px": dict(PLAIN, detector="yunet", detect_every=1),
+    "YuNet every frame, 640 px": dict(PLAIN, detector="yunet", detect_every=1, detect_max_side=640),
+    "YuNet every 2nd frame + flow, 640 px": dict(PLAIN, detector="yunet", detect_every=2, detect_max_side=640),
+    "YuNet 480 px, MTCNN checks (gap 10..80)": dict(detector="yunet", check_detector="mtcnn", check_max=80),
+    "YuNet 640 px, MTCNN checks (gap 10..80)": dict(detector="yunet", check_detector="mtcnn", check_max=80,
+                                                   detect_max_side=640),
+    "BlazeFace short, YuNet checks (gap 10..80)": dict(detector="blazeface-short", check_detector="yunet", check_max=80),
+    "BlazeFace short, YuNet 640 px checks (gap 10..80)": dict(detector="blazeface-short", check_detector="yunet",
+                                                             check_max=80, detect_max_side=640),
 }
 OLD_DEFAULT = "MTCNN every 5th frame + flow (old default)"
 DEFAULT = "BlazeFace short, MTCNN checks (gap 10..80) (default)"
-PHOTO_DETECTORS = ["mtcnn", "blazeface-short", "blazeface-full"]
+PHOTO_DETECTORS = ["mtcnn", "yunet", "blazeface-short", "blazeface-full"]
 STAGES = ("decode", "detect", "track", "align", "classify", "smooth", "write")
 
 
@@ -100,13 +109,15 @@ def speed_rounds(clips: list[Path], tmp: Path, names: list[str], rounds: int) ->
                   flush=True)
 
 
-def clips_table(clips: list[Path], tmp: Path) -> None:
+def clips_table(clips: list[Path], tmp: Path, only: list[str] | None = None) -> None:
     print("| clip | schedule | detector calls | ms/frame " + " / ".join(STAGES) + " | stage sum ms | processing fps | "
           "faces | reference's faces found | labels agreeing |")
     print("|---|---|---|---|---:|---:|---:|---:|---:|")
     for clip in clips:
         ref = None
         for i, (name, fields) in enumerate(CANDIDATES.items()):
+            if only and i > 0 and not any(o in name for o in only):
+                continue
             r = run_clip(clip, name, fields, tmp / f"{clip.stem}_{i}")
             total = sum(r["ms"].values())
             faces = sum(len(v) for v in read_rows(r["csv"]).values())
@@ -151,6 +162,7 @@ def main() -> None:
     ap.add_argument("--skip-table", action="store_true", help="only the interleaved speed rounds")
     ap.add_argument("--speed-rounds", type=int, default=0, help="then time these candidates interleaved, N rounds")
     ap.add_argument("--speed", nargs="+", default=[OLD_DEFAULT, DEFAULT, "BlazeFace short every frame"])
+    ap.add_argument("--only", nargs="*", help="table: the reference and the candidates whose names contain one of these")
     a = ap.parse_args()
     run_module.create_detector = counting_create_detector  # predict's detectors, counted
     clips = [DATA / "videos" / c for c in a.clips if (DATA / "videos" / c).is_file()]
@@ -161,7 +173,7 @@ def main() -> None:
         # Not timed: the first predict in a process pays one-off lazy imports.
         predict([clips[-1]], tmp / "warmup", PredictOptions(progress=False, plots=False, threads=1))
         if not a.skip_table:
-            clips_table(clips, tmp)
+            clips_table(clips, tmp, a.only)
         if not a.skip_photos:
             photos_table(DATA / "images", tmp)
         if a.speed_rounds:

@@ -41,6 +41,7 @@ class ExtraData:
     max_samples: int | None = None  # cap (drawn once with the run's seed)
     repeat: int = 1  # rows appear this many times per epoch (oversampling a small set)
     smoothing: float = 0.0  # soft target = (1 - s) one-hot + s / K (noisy labels), when the main set has soft targets
+    teacher_weight: float | None = None  # this set's share of the teacher in its targets (None: data.teacher_weight)
 
 
 @dataclass(frozen=True)
@@ -60,7 +61,9 @@ class DataConfig:
     resample: bool = False  # under/over-sample classes towards equal counts (seed 000)
     resample_target: int | None = None  # per-class target count when resampling (None: median)
     workers: int = 0  # DataLoader processes that load training batches (0: in the training process)
-    teacher: str | None = None  # checkpoint (path or shipped name) whose probabilities join the soft targets
+    # checkpoint (path or shipped name) whose probabilities join the soft targets; a list: an
+    # ensemble (the mean of its members' probabilities)
+    teacher: str | tuple[str, ...] | None = None
     teacher_weight: float = 0.5  # share of the teacher in each training target (see train/distill.py)
     teacher_temperature: float = 1.0  # >1 flattens the teacher's distribution
     extra: tuple[ExtraData, ...] = ()  # more training sets, e.g. [{dataset: muxspace, root: ...}]

@@ -32,6 +32,8 @@ class DataBundle:
     reports: list[ReadReport] = field(default_factory=list)
     # further validation sets, each with its own views (``data.val_boxes``: in-the-wild photos end to end)
     more_val: list[tuple[object, list[EvalView]]] = field(default_factory=list)
+    # per training row, the teacher's share of its target when an extra set sets its own (else None)
+    teacher_weights: np.ndarray | None = None
 
 
 def fer_views(ds, split: str, root, labels: str, size: int, in_chans: int, mixed_weight: float = 0.5):
@@ -68,8 +70,14 @@ def build_data(cfg: TrainConfig) -> DataBundle:
     if cfg.data.extra:
         from .extra import join_extra
 
+        n_main = len(bundle.train)
         bundle.train, reports = join_extra(bundle.train, cfg.data.extra, cfg.model.input_size, cfg.model.in_chans, cfg.seed)
         bundle.reports += reports
+        if any(e.teacher_weight is not None for e in cfg.data.extra):
+            w = cfg.data.teacher_weight
+            parts = [np.full(n_main, w)] + [np.full(r.kept * e.repeat, w if e.teacher_weight is None else e.teacher_weight)
+                                            for e, r in zip(cfg.data.extra, reports)]
+            bundle.teacher_weights = np.concatenate(parts).astype(np.float32)
     for root in cfg.data.val_boxes:
         bundle.more_val.append(boxes_view(root, bundle.label_set, cfg.model.input_size, cfg.model.in_chans))
     return bundle

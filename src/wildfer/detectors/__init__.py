@@ -6,7 +6,7 @@ landmarks in that frame's pixels; :mod:`.registry`) and is built by name with
 
 | name | module | network, weights | runs on |
 |---|---|---|---|
-| ``mtcnn`` | :mod:`.mtcnn` (+ :mod:`.mtcnn_cascade`, :mod:`.mtcnn_nets`) | facenet-pytorch 2.6.0's P/R/O-Net (MIT) | torch |
+| ``mtcnn`` | :mod:`.mtcnn` (+ :mod:`.mtcnn_cascade`, :mod:`.mtcnn_nets`) | facenet-pytorch 2.6.0's P/R/O-Net (MIT), shipped as ONNX | onnxruntime |
 | ``blazeface-short``, ``blazeface-full``, ``blazeface`` (= short) | :mod:`.blazeface` | MediaPipe BlazeFace, shipped as ONNX (Apache-2.0) | onnxruntime |
 
 :mod:`.schedule` decides which detector runs on which video frame (a fast one checked by a

@@ -27,7 +27,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import CheckpointError, ConfigError
+from ..errors import ConfigError
 from .registry import Faces, register_detector
 
 MODEL_DIR = Path(__file__).resolve().parent.parent / "weights" / "blazeface"
@@ -155,20 +155,10 @@ class BlazeFaceNet:
     pixels, keypoints ``(N, 6, 2)`` pixels, scores ``(N,)``), best first."""
 
     def __init__(self, variant: str = "short", threads: int = 1, min_score: float | None = None):
-        try:
-            import onnxruntime as ort
-        except ImportError:
-            raise ConfigError("the BlazeFace detectors run on onnxruntime: install wildfer's onnx extra "
-                              "(pip install 'wildfer[onnx]') or use --detector mtcnn --check-detector none") from None
+        from ..ortsession import cpu_session
+
         self.variant = v = VARIANTS[variant]
-        path = MODEL_DIR / v.file
-        so = ort.SessionOptions()
-        so.intra_op_num_threads, so.inter_op_num_threads = max(1, threads), 1
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")  # as the classifier's session
-        try:
-            self.session = ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-        except Exception as e:  # a damaged install: onnxruntime's own exception classes
-            raise CheckpointError(f"{path}: cannot load the BlazeFace model ({type(e).__name__})") from None
+        self.session = cpu_session(MODEL_DIR / v.file, threads)
         self.input_name = self.session.get_inputs()[0].name
         self.size = v.size
         self.min_score = v.min_score if min_score is None else min_score

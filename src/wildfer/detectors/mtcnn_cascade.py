@@ -16,20 +16,26 @@ agreement in ``benchmarks/RESULTS.md``.
 
 Boxes are ``x0, y0, x1, y1`` pixels of the given frame (not clipped to it); landmarks ``(N, 5, 2)``
 x, y pixels.
+
+The nets are callables from a float32 ``(N, 3, H, W)`` array to NumPy arrays (P-/R-Net: box
+regression, probability; O-Net: regression, landmarks, probability): the shipped ONNX files on
+onnxruntime (:mod:`.mtcnn`) or, for the parity tests, facenet-pytorch's torch nets
+(:func:`.mtcnn_nets.torch_runners`). This module needs neither torch nor onnxruntime.
 """
 
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 FACTOR = 0.709  # pyramid scale step (facenet-pytorch's default)
 
 
-def _tensor(batch: np.ndarray) -> torch.Tensor:
-    """uint8 ``(N, H, W, 3)`` -> normalised float ``(N, 3, H, W)`` in channels-last memory."""
-    x = torch.from_numpy(batch).permute(0, 3, 1, 2).float()
-    return x.sub_(127.5).mul_(0.0078125).contiguous(memory_format=torch.channels_last)
+def _blob(batch: np.ndarray) -> np.ndarray:
+    """uint8 ``(N, H, W, 3)`` -> normalised float32 ``(N, 3, H, W)``, ``(x - 127.5) / 128``."""
+    x = np.ascontiguousarray(batch.transpose(0, 3, 1, 2), dtype=np.float32)
+    x -= 127.5
+    x *= 0.0078125
+    return x
 
 
 def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, method: str = "union") -> np.ndarray:
@@ -122,15 +128,15 @@ def detect(img: np.ndarray, pnet, rnet, onet, min_face: float, thresholds=(0.6, 
         # Each level from the one before (a 0.709 step: bilinear barely aliases there); only the
         # first, often a 2-3x reduction, needs area averaging. 4 ms -> ~1 ms a pyramid.
         level = cv2.resize(level, (ws, hs), interpolation=cv2.INTER_AREA if level is img else cv2.INTER_LINEAR)
-        reg, prob = pnet(_tensor(level[None]))
-        p = prob[0, 1].numpy()
+        reg, prob = pnet(_blob(level[None]))
+        p = prob[0, 1]
         ys, xs = np.nonzero(p >= thresholds[0])
         if len(ys) == 0:
             continue
         cells = np.stack([xs, ys], 1).astype(np.float32)
         q0 = np.floor((2 * cells + 1) / scale)
         q1 = np.floor((2 * cells + 12) / scale)
-        r = reg[0].numpy()[:, ys, xs].T
+        r = reg[0][:, ys, xs].T
         cand = np.concatenate([q0, q1, p[ys, xs, None], r], 1)
         found.append(cand[nms(cand, cand[:, 4], 0.5)])
     if not found:
@@ -146,8 +152,8 @@ def detect(img: np.ndarray, pnet, rnet, onet, min_face: float, thresholds=(0.6, 
     crops, idx = _crops(img, b, 24)
     if len(idx) == 0:
         return empty
-    reg, prob = rnet(_tensor(crops))
-    score, reg = prob[:, 1].numpy(), reg.numpy()
+    reg, prob = rnet(_blob(crops))
+    score = prob[:, 1]
     ok = score > thresholds[1]
     b = np.concatenate([b[idx][ok, :4], score[ok, None]], 1)
     reg = reg[ok]
@@ -158,8 +164,8 @@ def detect(img: np.ndarray, pnet, rnet, onet, min_face: float, thresholds=(0.6, 
     crops, idx = _crops(img, b, 48)
     if len(idx) == 0:
         return empty
-    reg, pts, prob = onet(_tensor(crops))
-    score, reg, pts = prob[:, 1].numpy(), reg.numpy(), pts.numpy()
+    reg, pts, prob = onet(_blob(crops))
+    score = prob[:, 1]
     ok = score > thresholds[2]
     b = np.concatenate([b[idx][ok, :4], score[ok, None]], 1)
     reg, pts = reg[ok], pts[ok]
@@ -205,5 +211,5 @@ def recheck(img: np.ndarray, boxes: np.ndarray, onet) -> np.ndarray:
     inside = np.stack([boxes[:, 0].clip(0, w), boxes[:, 1].clip(0, h), boxes[:, 2].clip(0, w),
                        boxes[:, 3].clip(0, h)], 1)
     crops = _padded_crops(img, _square(inside), 48)
-    prob = onet(_tensor(np.concatenate([crops, crops[:, :, ::-1]])))[2][:, 1].numpy()
+    prob = onet(_blob(np.concatenate([crops, crops[:, :, ::-1]])))[2][:, 1]
     return np.minimum(prob[:len(boxes)], prob[len(boxes):])

@@ -1,4 +1,8 @@
-"""MTCNN's P-, R- and O-Net (Zhang et al. 2016) with facenet-pytorch 2.6.0's weights.
+"""MTCNN's P-, R- and O-Net (Zhang et al. 2016) with facenet-pytorch 2.6.0's weights, in torch.
+
+``predict`` runs these nets as the ONNX files shipped in ``wildfer/weights/mtcnn/`` (exported from
+this module by ``scripts/convert_mtcnn.py``), so detection needs no torch; the torch nets remain
+for that export and for the parity tests against today's cascade (:func:`torch_runners`).
 
 The layers, their names and the forward passes are facenet-pytorch's (``models/mtcnn.py``, MIT
 licence, (c) 2019 Timothy Esler), so its state dicts load as they are. They are written out here
@@ -114,3 +118,16 @@ def load_nets() -> tuple[PNet, RNet, ONet]:
         net.load_state_dict(torch.load(folder / f"{name}.pt", map_location="cpu", weights_only=True))
         net.eval()
     return nets
+
+
+def torch_runners() -> tuple:
+    """The three nets as NumPy-in, NumPy-out callables (channels-last weights and inputs, as the
+    torch cascade ran them), for :func:`.mtcnn_cascade.detect` and ``recheck``."""
+    def runner(net):
+        def run(x):
+            with torch.inference_mode():
+                out = net(torch.from_numpy(x).contiguous(memory_format=torch.channels_last))
+            return tuple(t.numpy() for t in out)
+        return run
+
+    return tuple(runner(n.to(memory_format=torch.channels_last)) for n in load_nets())

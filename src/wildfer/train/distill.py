@@ -5,7 +5,9 @@ image once before training — un-augmented, averaged with its horizontal mirror
 target becomes ``(1 - w) * own + w * teacher``, ``w = data.teacher_weight``. ``own`` is the row's
 soft target when the dataset has one (FER+ votes, ``mixed``) and the one-hot label otherwise; a
 row without a label learns from the teacher alone. ``data.teacher_temperature`` T > 1 flattens
-the teacher's distribution (``softmax(z / T)``, computed from its probabilities).
+the teacher's distribution (``softmax(z / T)``, computed from its probabilities). A list of
+teachers is an ensemble: the mean of their probabilities. An extra training set
+(``data.extra``) may set its own ``teacher_weight``.
 
 Why offline: the augmentations are mild (a few degrees, pixels, percent of zoom), so the teacher's
 view of the clean image is a fair target for every augmented view, and one pass over the data
@@ -62,10 +64,14 @@ def soften(p: np.ndarray, temperature: float) -> np.ndarray:
     return (z / z.sum(1, keepdims=True)).astype(np.float32)
 
 
-def distill_targets(ds, teacher: np.ndarray, weight: float):
-    """``ds`` with soft targets ``(1 - weight) * own + weight * teacher`` (see module docstring)."""
-    if not 0 <= weight <= 1:
+def distill_targets(ds, teacher: np.ndarray, weight):
+    """``ds`` with soft targets ``(1 - weight) * own + weight * teacher`` (see module docstring);
+    ``weight``: one share for every row, or float ``(N,)`` per row (an extra set's own
+    ``teacher_weight``: e.g. 0 for in-the-wild faces a FER2013-trained teacher gets wrong)."""
+    w = np.asarray(weight, np.float32)
+    if ((w < 0) | (w > 1)).any():
         raise ConfigError(f"data.teacher_weight must be in [0, 1], got {weight}")
+    weight = w.reshape(-1, 1) if w.ndim else w
     k = teacher.shape[1]
     if ds.soft is not None:
         own = ds.soft

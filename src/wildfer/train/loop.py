@@ -100,12 +100,13 @@ def prepare(cfg: TrainConfig, quiet: bool = False, bundle: DataBundle | None = N
     ``data.teacher`` labels the training set (None: the CPU).
     """
     bundle = bundle if bundle is not None else build_data(cfg)
-    train = bundle.train
+    train, weights = bundle.train, bundle.teacher_weights
     if cfg.data.max_samples and cfg.data.max_samples < len(train):
         keep = np.sort(np.random.default_rng(cfg.seed).choice(len(train), cfg.data.max_samples, replace=False))
         train = train.subset(keep)
+        weights = None if weights is None else weights[keep]
     if cfg.data.teacher:
-        train = _distill(cfg, bundle, train, quiet, device)
+        train = _distill(cfg, bundle, train, quiet, device, weights)
     for r in bundle.reports:
         if not quiet:
             print(r.summary())
@@ -135,17 +136,21 @@ def _backbone_args(cfg: TrainConfig) -> dict:
     return {"backbone": m.backbone, "backbone_root": m.backbone_root}
 
 
-def _distill(cfg: TrainConfig, bundle: DataBundle, train, quiet: bool, device):
+def _distill(cfg: TrainConfig, bundle: DataBundle, train, quiet: bool, device, weights=None):
     from .distill import distill_targets, soften, teacher_probs
 
     d, m = cfg.data, cfg.model
     t0 = time.perf_counter()
-    p = soften(teacher_probs(d.teacher, train, bundle.label_set, m.input_size, m.in_chans, device=device), d.teacher_temperature)
+    members = (d.teacher,) if isinstance(d.teacher, str) else d.teacher
+    p = np.mean([teacher_probs(t, train, bundle.label_set, m.input_size, m.in_chans, device=device) for t in members], 0)
+    p = soften(p.astype(np.float32), d.teacher_temperature)
+    weight = d.teacher_weight if weights is None else weights
     if not quiet:
         agree = float((p.argmax(1) == train.targets)[train.targets >= 0].mean()) if (train.targets >= 0).any() else float("nan")
-        print(f"teacher {d.teacher}: labelled {len(train)} training images in {time.perf_counter() - t0:.0f} s "
-              f"(agrees with {agree:.1%} of their labels); weight {d.teacher_weight}, T {d.teacher_temperature}")
-    return distill_targets(train, p, d.teacher_weight)
+        shares = d.teacher_weight if weights is None else sorted(set(np.round(weights, 3).tolist()))
+        print(f"teacher {', '.join(members)}: labelled {len(train)} training images in {time.perf_counter() - t0:.0f} s "
+              f"(agrees with {agree:.1%} of their labels); weight {shares}, T {d.teacher_temperature}")
+    return distill_targets(train, p, weight)
 
 
 def fit(cfg: TrainConfig, resume: bool = False, dry_run: bool = False, quiet: bool = False,
