@@ -32,11 +32,12 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 # (label, detector, constructor options); min_score is set low here and cut afterwards
 SETTINGS = {
-    "yunet 640": ("yunet", {"max_side": 640}),
+    "yunet 640": ("yunet", {"max_side": 640, "min_face": 20}),
     "yunet 640, small x2": ("yunet", {"max_side": 640, "min_side": 640}),
     "yunet 1280": ("yunet", {"max_side": 1280}),
     "yunet 1280, small x2": ("yunet", {"max_side": 1280, "min_side": 640}),
     "mtcnn (predict's photo settings)": ("mtcnn", {"max_side": 1280, "min_face": 20}),
+    "yunet 640 + mtcnn 1280 (union)": ("yunet+mtcnn", {"sides": {"yunet": 640, "mtcnn": 1280}, "min_face": 20}),
 }
 
 
@@ -45,6 +46,14 @@ def build(name: str, min_score: float):
 
     det, opts = SETTINGS[name]
     return create_detector(det, **opts, min_score=min_score)
+
+
+def build_fixed(name: str):
+    """A setting whose score cuts are the detectors' own (MTCNN 0.9 + re-check; the union: each one's)."""
+    from wildfer.detectors import create_detector
+
+    det, opts = SETTINGS[name]
+    return create_detector(det, **opts)
 
 
 def detect_all(det, paths) -> tuple[dict, float]:
@@ -60,13 +69,13 @@ def detect_all(det, paths) -> tuple[dict, float]:
     return out, 1000 * spent / max(len(paths), 1)
 
 
-def recall(found: dict, data, cut: float) -> float:
+def recall(found: dict, data, cut: float | None) -> float:
     from wildfer.pipeline.track import iou_matrix
 
     hit = 0
     for path, box in zip(data.images, data.boxes):
         f = found[path]
-        keep = f.scores >= cut
+        keep = f.scores >= (cut or 0)
         if keep.any() and iou_matrix(box[None], f.boxes[keep]).max() >= 0.4:
             hit += 1
     return hit / len(data)
@@ -84,7 +93,7 @@ def review_counts(found: dict, photos: Path, review: Path, cut: float):
     unmatched_list = []
     for path, faces in found.items():
         name = Path(path).name
-        boxes = faces.boxes[faces.scores >= cut]
+        boxes = faces.boxes[faces.scores >= (cut or 0)]
         ref = rows.get(name, [])
         if ref and len(boxes):
             iou = iou_matrix(np.array([b for b, _ in ref], np.float32), boxes)
@@ -153,10 +162,10 @@ def main() -> None:
           + (" | photo faces kept | non-faces kept | unmatched | ms a shared photo" if photos else "")
           + " | " + " | ".join(f"ms a {n} photo" for n in sets) + " |")
     for name in args.settings:
-        det = build(name, low if not name.startswith("mtcnn") else 0.9)
+        det = build(name, low) if name.startswith("yunet") and "union" not in name else build_fixed(name)
         found = {n: detect_all(det, sorted(set(d.images.tolist()))) for n, d in sets.items()}
         shared = detect_all(det, photos) if photos else None
-        cuts = args.cuts if not name.startswith("mtcnn") else [0.9]
+        cuts = args.cuts if name.startswith("yunet") and "union" not in name else [None]
         for cut in cuts:
             cells = [f"{recall(found[n][0], d, cut):.3f}" for n, d in sets.items()]
             if shared is not None:
@@ -165,7 +174,7 @@ def main() -> None:
                 if args.sheet is not None:
                     sheet(items, args.sheet, f"{name.replace(' ', '_').replace(',', '')}_{cut}")
             cells += [f"{found[n][1]:.1f}" for n in sets]
-            print(f"| {name} | {cut} | " + " | ".join(cells) + " |", flush=True)
+            print(f"| {name} | {cut or 'its own'} | " + " | ".join(cells) + " |", flush=True)
 
 
 if __name__ == "__main__":

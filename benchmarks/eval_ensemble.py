@@ -3,9 +3,10 @@ mode) on FER2013 PublicTest (FER2013 labels, FER+ majority) and on a labelled-bo
 end (faces cropped as predict's photo path sees them; a face the detector misses counts wrong),
 e.g. to choose a distillation teacher (issue "Trained in the wild").
 
-    .venv/bin/python benchmarks/eval_ensemble.py default fast runs/session4_default.safetensors [--mirror]
+    .venv/bin/python benchmarks/eval_ensemble.py default fast runs/session4_default.safetensors [--mirror] [--subsets]
 
-``--mirror`` also averages each model with its prediction on the mirrored face (test-time flip).
+``--mirror`` also averages each model with its prediction on the mirrored face (test-time flip);
+``--subsets`` scores every ensemble of two or more of the models (probabilities computed once).
 """
 
 from __future__ import annotations
@@ -42,6 +43,7 @@ def main() -> None:
     ap.add_argument("--fer", type=Path, default=DATA / "fer2013")
     ap.add_argument("--boxes", type=Path, default=DATA / "expw_dev")
     ap.add_argument("--mirror", action="store_true")
+    ap.add_argument("--subsets", action="store_true", help="score every ensemble of two or more of the models")
     a = ap.parse_args()
 
     import torch
@@ -78,8 +80,14 @@ def main() -> None:
     ds, hit = found["boxes"]
     print("| model | PublicTest acc (FER2013) | PublicTest acc (FER+) | " + a.boxes.name + " end to end | mean |")
     print("|---|---:|---:|---:|---:|")
+    import itertools
+
     rows = [(m, g) for m, g in zip(a.models, got)]
-    if len(got) > 1:
+    for r in range(2, len(got) + 1 if a.subsets else 1):  # every ensemble of 2 or more (--subsets)
+        for combo in itertools.combinations(range(len(got)), r):
+            rows.append(("ensemble: " + " + ".join(a.models[i] for i in combo),
+                         {k: np.mean([got[i][k] for i in combo], 0) for k in got[0]}))
+    if len(got) > 1 and not a.subsets:
         rows.append(("ensemble: " + " + ".join(a.models), {k: np.mean([g[k] for g in got], 0) for k in got[0]}))
     for name, g in rows:
         accs = []

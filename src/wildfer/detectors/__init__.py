@@ -8,6 +8,8 @@ landmarks in that frame's pixels; :mod:`.registry`) and is built by name with
 |---|---|---|---|
 | ``mtcnn`` | :mod:`.mtcnn` (+ :mod:`.mtcnn_cascade`, :mod:`.mtcnn_nets`) | facenet-pytorch 2.6.0's P/R/O-Net (MIT), shipped as ONNX | onnxruntime |
 | ``blazeface-short``, ``blazeface-full``, ``blazeface`` (= short) | :mod:`.blazeface` | MediaPipe BlazeFace, shipped as ONNX (Apache-2.0) | onnxruntime |
+| ``yunet`` | :mod:`.yunet` | YuNet (libfacedetection, MIT), shipped as ONNX | OpenCV's ``FaceDetectorYN`` |
+| ``yunet+mtcnn`` | :mod:`.union` | both, their faces together (predict's photo default) | |
 
 :mod:`.schedule` decides which detector runs on which video frame (a fast one checked by a
 complete one). OpenCV's Haar cascades are not offered: the opencv-python-headless 5.x wheel ships
@@ -17,7 +19,7 @@ onnxruntime: each detector imports its runtime when it is built.
 
 from __future__ import annotations
 
-from . import blazeface, mtcnn, yunet  # noqa: F401  (each registers its detectors)
+from . import blazeface, mtcnn, union, yunet  # noqa: F401  (each registers its detectors)
 from .registry import Detector, Faces, create_detector, list_detectors, register_detector, resize_factor
 
 __all__ = ["Detector", "Faces", "create_detector", "create_photo_detector", "list_detectors", "register_detector",
@@ -42,6 +44,8 @@ def create_photo_detector(name: str | None = None, max_side: int | None = None, 
 
     name = name or D.photo_detector
     side = max_side if max_side is not None else D.photo_max_side
+    if side is None and "+" in name:  # a union: each of its detectors at its own side
+        kwargs["sides"] = PHOTO_MAX_SIDE
     side = PHOTO_MAX_SIDE.get(name) if side is None else side
     return create_detector(name, max_side=side or None, min_face=D.photo_min_face if min_face is None else min_face,
                            **kwargs)

@@ -25,9 +25,8 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from scipy.optimize import linear_sum_assignment
-
 from ..pipeline.align import similarity_transform
+from ..pipeline.assign import linear_sum_assignment
 from ..pipeline.track import flow_grey, iou_matrix, propagate
 from .registry import Detector, Faces
 

@@ -27,25 +27,26 @@ from ..data.datasets import load_image
 from ..detectors import create_photo_detector
 from ..pipeline.align import align_faces, crop_boxes
 from ..pipeline.classify import Classifier
-from ..pipeline.options import PREDICT_DEFAULTS
 from .metrics import classification_metrics
 from .predict import predictions_in
 from .report import confusion_png, markdown_report
 
 
 def evaluate_boxes(root: str | Path, out: str | Path, model: str = "default", backend: str = "auto",
-                   detector: str = PREDICT_DEFAULTS.photo_detector, min_iou: float = MIN_IOU, box_scale: float = 1.0,
+                   detector: str | None = None, min_iou: float = MIN_IOU, box_scale: float = 1.0,
                    progress: bool = True, detections: dict | None = None) -> dict:
-    """Score ``model`` on the labelled boxes under ``root`` (layout: :mod:`wildfer.data.boxes`).
+    """Score ``model`` on the labelled boxes under ``root`` (layout: :mod:`wildfer.data.boxes`) with
+    ``detector`` (None: ``predict``'s photo detector) at ``predict``'s photo settings.
 
     ``detections``: a dict kept by the caller (photo path -> the detector's faces) so that several
     models scored with the same detector detect each photo once (``wildfer ablate``)."""
-    import torch
     from tqdm.auto import tqdm
+
+    from ..runtime import set_threads
 
     # One photo's few faces at a time: a second thread costs more in OpenMP hand-offs than it
     # gives (predict runs one thread by default for the same reason).
-    torch.set_num_threads(1)
+    set_threads(1)
     data, report = read_boxes(root)
     clf = Classifier(model, backend)
     det = create_photo_detector(detector)
@@ -72,7 +73,7 @@ def evaluate_boxes(root: str | Path, out: str | Path, model: str = "default", ba
     metrics["missed_per_class"] = {n: int((~found & (data.targets == c)).sum()) for c, n in enumerate(names)}
     metrics["classifier_only"] = classification_metrics(data.targets, pred_box, names)
     metrics.update(dataset="boxes", root=str(root), labels=data.label_set.key, model=str(model),
-                   model_labels=clf.meta.labels, backend=clf.backend, precision=clf.precision, detector=detector,
+                   model_labels=clf.meta.labels, backend=clf.backend, precision=clf.precision, detector=det.name,
                    min_iou=min_iou, box_scale=box_scale, read=report.as_dict())
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -82,7 +83,7 @@ def evaluate_boxes(root: str | Path, out: str | Path, model: str = "default", ba
     if unreadable:
         notes.append(f"{unreadable} labelled faces are in photos that could not be read (counted as missed)")
     title = f"{clf.meta.model} on labelled boxes in {Path(root).name}"
-    text = markdown_report(metrics, f"{title}: end to end ({detector} + alignment + classifier)", notes)
+    text = markdown_report(metrics, f"{title}: end to end ({det.name} + alignment + classifier)", notes)
     text += "\n" + markdown_report(metrics["classifier_only"], f"classifier only (labelled box x {box_scale})").replace(
         "`confusion.png`", "`confusion_classifier_only.png`")
     (out / "report.md").write_text(text)

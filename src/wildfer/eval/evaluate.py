@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..labels import FER2013, FERPLUS
-from ..models.weights import is_onnx, load_model
+from ..models.meta import is_onnx
 from .metrics import classification_metrics
 from .predict import predictions_in
 from .sequence import predict_any
@@ -16,7 +16,7 @@ from .report import write_report
 
 
 def _fer2013(root: Path, split: str, labels: str, meta):
-    from ..data.datasets import ArrayDataset
+    from ..data.datasets import FaceArrays
     from ..data.fer2013 import csv_row_count, exact_duplicates, ferplus_targets, read_fer2013, read_ferplus_votes
 
     full = read_fer2013(root)
@@ -38,13 +38,15 @@ def _fer2013(root: Path, split: str, labels: str, meta):
                      "(leakage in the original benchmark); metrics without them are under `without_train_duplicates`")
     if labels == "ferplus":
         notes.append(f"{int((targets < 0).sum())} rows without a FER+ majority label (tie, unknown or not-a-face) are not scored")
-    ds = ArrayDataset.from_numpy(part.images, targets, label_set, meta.input_size, meta.in_chans)
+    # NumPy faces for either backend: the same pixels as training's validation (enlarging 48 px
+    # faces is exact bilinear in both), and no torch for an ONNX model
+    ds = FaceArrays.from_numpy(part.images, targets, label_set, meta.input_size, meta.in_chans)
     return ds, targets, label_set, notes, leak
 
 
 def evaluate(dataset: str, root: str | Path, out: str | Path, split: str = "PublicTest", labels: str = "fer2013",
              model: str = "default", frames: str | Path | None = None, force: bool = False,
-             batch_size: int = 256, backend: str = "torch", detector: str = "mtcnn", box_scale: float = 1.0,
+             batch_size: int = 256, backend: str = "auto", detector: str | None = None, box_scale: float = 1.0,
              progress: bool = True) -> dict:
     """Score ``model`` on a dataset; writes ``out/metrics.json``, ``report.md`` and ``confusion.png``.
 
@@ -65,13 +67,19 @@ def evaluate(dataset: str, root: str | Path, out: str | Path, split: str = "Publ
 
         model, backend, _ = choose_runtime(model, "auto")
     if backend == "onnx" or is_onnx(model):  # a .onnx file or a shipped name of one (default-int8)
-        from ..models.onnx_export import OnnxModel
+        from ..models.onnx_model import OnnxModel
 
         try:
-            net, meta = OnnxModel.load(model)  # same call contract as the torch model
-        except ImportError as e:
-            raise ConfigError(f"{model}: the onnx backend needs onnxruntime: pip install 'wildfer[onnx]' ({e})") from None
+            net, meta = OnnxModel.load(model, threads=2)
+        except ImportError as e:  # exporting a checkpoint first needs the onnx package
+            raise ConfigError(f"{model}: exporting a checkpoint for the onnx backend needs the onnx package: "
+                              f"pip install 'wildfer[onnx]' ({e})") from None
     else:
+        from ..runtime import require_torch
+
+        require_torch(f"{model}: evaluating a checkpoint with the torch backend")
+        from ..models.weights import load_model
+
         net, meta = load_model(model)
     out = Path(out)
     leak = None

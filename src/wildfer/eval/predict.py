@@ -3,27 +3,40 @@
 from __future__ import annotations
 
 import numpy as np
-import torch
 
 from ..labels import LabelSet
 from ..models.preprocess import normalize
 
 
-@torch.inference_mode()
 def predict_dataset(model, mean, std, ds, batch_size: int = 256, progress=None, device=None) -> np.ndarray:
     """Softmax probabilities ``(N, K)`` in the model's label order, dataset order preserved.
-    ``device``: where the model is, inputs go there (None: they stay on the CPU)."""
+    ``model``: a torch module, or an :class:`~wildfer.models.onnx_model.OnnxModel` (then no torch
+    is imported when ``ds`` loads NumPy). ``device``: where a torch model is, inputs go there
+    (None: they stay on the CPU)."""
     from ..data.datasets import batch_loader
+    from ..models.onnx_model import OnnxModel
 
-    model.eval()
     n = len(ds)
     batches = [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
     out = []
-    for x, _ in batch_loader(ds, batches):
-        x = x if device is None else x.to(device, non_blocking=True)  # uint8: a quarter of the float bytes
-        out.append(torch.softmax(model(normalize(x, mean, std)).float(), -1).cpu().numpy())
-        if progress is not None:
-            progress.update(len(x))
+    if isinstance(model, OnnxModel):
+        from ..pipeline.classify import softmax
+
+        for x, _ in batch_loader(ds, batches, numpy=True):
+            out.append(softmax(model(normalize(np.asarray(x), mean, std))))
+            if progress is not None:
+                progress.update(len(x))
+        return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
+    import torch
+
+    model.eval()
+    with torch.inference_mode():
+        for x, _ in batch_loader(ds, batches):
+            x = torch.as_tensor(x)
+            x = x if device is None else x.to(device, non_blocking=True)  # uint8: a quarter of the float bytes
+            out.append(torch.softmax(model(normalize(x, mean, std)).float(), -1).cpu().numpy())
+            if progress is not None:
+                progress.update(len(x))
     return np.concatenate(out) if out else np.zeros((0, 0), np.float32)
 
 

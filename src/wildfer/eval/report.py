@@ -8,8 +8,13 @@ from pathlib import Path
 import numpy as np
 
 
-def confusion_png(cm: list[list[int]], names: list[str], path: Path, title: str = "") -> None:
-    """Row-normalised confusion matrix (rows = true class) with counts in each cell."""
+def confusion_png(cm: list[list[int]], names: list[str], path: Path, title: str = "") -> bool:
+    """Row-normalised confusion matrix (rows = true class) with counts in each cell; False (and no
+    file) when matplotlib, the ``plots`` extra, is not installed."""
+    from ..runtime import plots_available
+
+    if not plots_available():
+        return False
     import matplotlib
 
     matplotlib.use("Agg")
@@ -32,6 +37,7 @@ def confusion_png(cm: list[list[int]], names: list[str], path: Path, title: str 
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
+    return True
 
 
 def markdown_report(metrics: dict, title: str, notes: list[str] = ()) -> str:
@@ -49,7 +55,13 @@ def markdown_report(metrics: dict, title: str, notes: list[str] = ()) -> str:
     ]
     for name, m in metrics["per_class"].items():
         lines.append(f"| {name} | {m['precision']:.3f} | {m['recall']:.3f} | {m['f1']:.3f} | {m['support']} |")
-    lines += ["", "Confusion matrix: `confusion.png` (rows = true class, row-normalised colours, counts in cells)."]
+    from ..runtime import PLOTS_EXTRA, plots_available
+
+    if plots_available():
+        lines += ["", "Confusion matrix: `confusion.png` (rows = true class, row-normalised colours, counts in cells)."]
+    else:
+        lines += ["", f"Confusion matrix: `metrics.json` (`confusion_matrix`, rows = true class); no `confusion.png`: "
+                      f"drawing it needs matplotlib ({PLOTS_EXTRA})."]
     return "\n".join(lines) + "\n"
 
 

@@ -8,17 +8,18 @@ masked, see :func:`wildfer.data.clips.eval_clips`); the output is in dataset ord
 from __future__ import annotations
 
 import numpy as np
-import torch
 
-from ..data.clips import eval_clips, load_clips
-from ..models.preprocess import normalize
 from .predict import predict_dataset
 
 
-@torch.inference_mode()
 def predict_clips(model, mean, std, ds, seq_len: int, batch_clips: int = 8, progress=None, device=None) -> np.ndarray:
     """Softmax probabilities ``(N, K)`` for the ``N`` samples of ``ds`` (dataset order).
-    ``device``: where the model is, inputs go there (None: they stay on the CPU)."""
+    ``device``: where the model is, inputs go there (None: they stay on the CPU). torch models only."""
+    import torch
+
+    from ..data.clips import eval_clips, load_clips
+    from ..models.preprocess import normalize
+
     model.eval()
     clips = eval_clips(ds, seq_len)
     out: np.ndarray | None = None
@@ -30,7 +31,8 @@ def predict_clips(model, mean, std, ds, seq_len: int, batch_clips: int = 8, prog
         # Padded frames are zeros after normalisation (the paper's zero padding); the mask keeps
         # them from influencing real frames.
         x = normalize(x, mean, std) * mask[..., None, None, None]
-        p = torch.softmax(model(x, mask).float(), -1).cpu().numpy()
+        with torch.inference_mode():
+            p = torch.softmax(model(x, mask).float(), -1).cpu().numpy()
         if out is None:
             out = np.zeros((len(ds), p.shape[-1]), np.float32)
         out[c[c >= 0]] = p[c >= 0]

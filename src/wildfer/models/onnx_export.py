@@ -1,4 +1,4 @@
-"""ONNX export of wildfer checkpoints and an onnxruntime runner with the torch model's contract.
+"""ONNX export of wildfer checkpoints (torch; the runner is :mod:`.onnx_model`, without torch).
 
 An exported file carries its own :class:`~wildfer.models.weights.WeightsMeta` as JSON under the
 ``wildfer`` key of the ONNX model's ``metadata_props``, so label names, input size, colour mode and
@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import tempfile
 import warnings
 from dataclasses import asdict
 from pathlib import Path
@@ -30,11 +29,11 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError
-from .weights import META_KEY, WeightsMeta, is_onnx, load_model, parse_meta, resolve
+from .onnx_model import INPUT, OUTPUT, OnnxModel, read_onnx_meta  # noqa: F401  (the runner, re-exported)
+from .weights import META_KEY, WeightsMeta, load_model
 
 # Opset 17 is supported by onnxruntime >= 1.13 (our floor is 1.18) and by the legacy exporter.
 OPSET = 17
-INPUT, OUTPUT = "input", "logits"
 
 
 def _legacy() -> dict:
@@ -95,77 +94,3 @@ def export_model(model: nn.Module, meta: WeightsMeta, out: str | Path, opset: in
         first = (str(e).strip().splitlines() or [""])[0][:300]  # exporter errors append the whole graph
         raise CheckpointError(f"{out}: ONNX export of {meta.model!r} failed ({type(e).__name__}: {first})") from e
     return out
-
-
-def _session(path: Path, so=None):
-    """An onnxruntime CPU session on ``path``; a file onnxruntime cannot load fails naming it."""
-    import onnxruntime as ort
-
-    try:
-        return ort.InferenceSession(str(path), so, providers=["CPUExecutionProvider"])
-    except Exception as e:  # InvalidProtobuf, Fail, NoSuchFile: onnxruntime's own classes
-        first = (str(e).strip().splitlines() or [""])[0][:300]
-        raise CheckpointError(f"{path}: not an ONNX model onnxruntime can load ({type(e).__name__}: {first})") from None
-
-
-def _meta_of(session, path: Path) -> WeightsMeta:
-    raw = session.get_modelmeta().custom_metadata_map.get(META_KEY)
-    if raw is None:
-        raise CheckpointError(f"{path}: ONNX model without wildfer metadata (export it with `wildfer export`)")
-    return parse_meta(raw, path)
-
-
-def read_onnx_meta(path_or_name: str | Path) -> WeightsMeta:
-    """The :class:`WeightsMeta` embedded by :func:`export_model` in an ``.onnx`` file (or shipped
-    name); read with onnxruntime alone. Errors name the file."""
-    import onnxruntime as ort
-
-    p = resolve(path_or_name)
-    so = ort.SessionOptions()
-    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL  # metadata only
-    return _meta_of(_session(p, so), p)
-
-
-class OnnxModel:
-    """An onnxruntime session behind the torch model's call: float ``(B, C, S, S)`` normalised
-    pixels (torch tensor) -> float32 logits ``(B, K)`` (temporal: ``(B, T, ...)`` -> ``(B, T, K)``).
-
-    Build it with :meth:`load`: an ``.onnx`` file (or a shipped name of one, ``default-int8``) is
-    opened as is; a checkpoint or other shipped name is exported to a temporary file first (deleted
-    once the session holds the graph in memory). ``meta=None`` reads the file's own metadata.
-    """
-
-    def __init__(self, onnx_path: str | Path, meta: WeightsMeta | None = None, threads: int | None = None):
-        import onnxruntime as ort
-
-        so = ort.SessionOptions()
-        so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # Same thread count as torch (predict sets it from --threads); inter-op stays at 1 because
-        # the graph is a single chain.
-        so.intra_op_num_threads = int(threads or torch.get_num_threads())
-        so.inter_op_num_threads = 1
-        # No busy-waiting between runs: in predict the detector (torch) runs between classifier
-        # batches, and spinning pool threads would steal its cores. On this shared 2-core machine
-        # 2 threads gave 318 faces/s at batch 64 without spinning vs 176 with it.
-        so.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        self.session = _session(Path(onnx_path), so)
-        self.meta = _meta_of(self.session, Path(onnx_path)) if meta is None else meta
-        self.is_temporal = len(self.session.get_inputs()[0].shape) == 5
-
-    @classmethod
-    def load(cls, path_or_name: str | Path, threads: int | None = None) -> tuple["OnnxModel", WeightsMeta]:
-        if is_onnx(path_or_name):
-            m = cls(resolve(path_or_name), None, threads)
-            return m, m.meta
-        model, meta = load_model(path_or_name)
-        with tempfile.TemporaryDirectory(prefix="wildfer-onnx-") as d:
-            f = export_model(model, meta, Path(d) / "model.onnx")
-            return cls(f, meta, threads), meta
-
-    def eval(self) -> "OnnxModel":
-        """No-op, so code written for torch modules (``model.eval()``) runs the session too."""
-        return self
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        feed = x.detach().float().contiguous().numpy()
-        return torch.from_numpy(self.session.run([OUTPUT], {INPUT: feed})[0])

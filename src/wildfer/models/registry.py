@@ -8,15 +8,16 @@ or, for temporal models (``is_temporal``), ``(B, T, C, H, W)`` to per-frame logi
 from __future__ import annotations
 
 import inspect
-from typing import Callable
-
-from torch import nn
+from typing import TYPE_CHECKING, Callable
 
 from ..errors import ConfigError
 
+if TYPE_CHECKING:  # torch is imported with the builders (``frame``, ``temporal``), not here
+    from torch import nn
+
 _MODELS: dict[str, Callable[..., nn.Module]] = {}
 # Modules whose import registers builders: imported on the first lookup (see the package docstring).
-BUILDER_MODULES = ("frame", "temporal")
+BUILDER_MODULES = ("frame", "temporal", "ensemble")
 
 
 def _register_builders() -> None:

@@ -13,21 +13,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from ..models.preprocess import normalize
 from ..errors import ConfigError
-from ..models.weights import INT8_COPY, is_onnx, load_model
+from ..models.meta import INT8_COPY, is_onnx
+from ..models.preprocess import normalize
+from ..runtime import require_torch
 
 BACKENDS = ("auto", "torch", "onnx")
 
 
 def onnxruntime_importable() -> bool:
-    try:
-        import onnxruntime  # noqa: F401
-    except ImportError:
-        return False
-    return True
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None
 
 
 def choose_runtime(path_or_name: str | Path, backend: str) -> tuple[str, str, str]:
@@ -50,7 +48,8 @@ class Classifier:
     ``__call__`` maps uint8 crops ``(B, C, S, S)`` (``C = in_chans``, ``S = input_size``) to
     softmax probabilities float32 ``(B, K)`` in the order of ``meta.label_names`` (float crops in
     [0, 1] work too). ``backend="onnx"`` runs onnxruntime with ``threads`` intra-op threads
-    (default: torch's current setting); ``"auto"``: see :func:`choose_runtime`. What ran is in
+    (default 1) and needs no torch; ``"torch"`` needs the ``train`` extra; ``"auto"``: see
+    :func:`choose_runtime`. What ran is in
     ``source`` (model name or path), ``backend`` (``torch`` | ``onnx``) and ``precision``.
     """
 
@@ -59,16 +58,21 @@ class Classifier:
             raise ConfigError(f"unknown backend {backend!r} (choose from {', '.join(BACKENDS)})")
         path_or_name, backend, self.note = choose_runtime(path_or_name, backend)
         if backend == "onnx":
-            from ..models.onnx_export import OnnxModel
+            from ..models.onnx_model import OnnxModel
 
             try:
                 self.model, self.meta = OnnxModel.load(path_or_name, threads)
-            except ImportError as e:  # onnxruntime to run; onnx too to export a checkpoint first
-                raise ConfigError(f"{path_or_name}: the onnx backend needs onnxruntime (and onnx to export a "
-                                  f"checkpoint): pip install 'wildfer[onnx]' ({e})") from None
+            except ImportError as e:  # exporting a checkpoint first needs the onnx package
+                raise ConfigError(f"{path_or_name}: exporting a checkpoint for the onnx backend needs the onnx "
+                                  f"package: pip install 'wildfer[onnx]' ({e})") from None
         else:
             if is_onnx(path_or_name):
                 raise ConfigError(f"{path_or_name}: an ONNX model runs with --backend onnx (or auto)")
+            require_torch(f"{path_or_name}: the torch backend")
+            import torch
+
+            from ..models.weights import load_model
+
             model, self.meta = load_model(path_or_name)
             # NHWC activations let oneDNN skip layout reorders in every convolution.
             self.model = model.to(memory_format=torch.channels_last)
@@ -98,11 +102,22 @@ class Classifier:
     def class_names(self) -> list[str]:
         return list(self.meta.label_names)
 
-    @torch.inference_mode()
     def __call__(self, crops: np.ndarray) -> np.ndarray:
         if len(crops) == 0:
             return np.zeros((0, len(self.class_names)), np.float32)
-        x = normalize(torch.from_numpy(np.ascontiguousarray(crops)), self.meta.mean, self.meta.std)
-        if self.backend == "torch":
+        if self.backend == "onnx":
+            return softmax(self.model(normalize(np.ascontiguousarray(crops), self.meta.mean, self.meta.std)))
+        import torch
+
+        with torch.inference_mode():
+            x = normalize(torch.from_numpy(np.ascontiguousarray(crops)), self.meta.mean, self.meta.std)
             x = x.contiguous(memory_format=torch.channels_last)
-        return torch.softmax(self.model(x).float(), dim=1).numpy()
+            return torch.softmax(self.model(x).float(), dim=1).numpy()
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of float logits ``(B, K)`` in float32 (as ``torch.softmax`` computes it:
+    the maximum subtracted first)."""
+    z = np.asarray(logits, np.float32)
+    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)

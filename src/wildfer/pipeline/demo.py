@@ -21,6 +21,11 @@ SECONDS = 4
 
 def sample_photo() -> Path:
     """Path of matplotlib's ``grace_hopper.jpg`` (512x600 RGB)."""
+    from ..runtime import PLOTS_EXTRA, plots_available
+
+    if not plots_available():
+        raise DataError(f"the demo's photo is matplotlib's sample grace_hopper.jpg, and this install has no matplotlib: "
+                        f"{PLOTS_EXTRA}")
     import matplotlib.cbook as cbook
 
     try:

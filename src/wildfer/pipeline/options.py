@@ -27,10 +27,10 @@ class PredictOptions:
     detect_max_side: int | None = 480
     min_face: int = 40
     detect_every: int = 5
-    # Photos: one detector, higher resolution and smaller faces (crowds), speed matters less.
-    # YuNet: on expw_dev it finds 0.949 of the labelled faces (MTCNN 0.915) at an eighth of
-    # MTCNN's time, with no false positive on the 106 shared photos (RESULTS.md "Photo detectors").
-    photo_detector: str = "yunet"
+    # Photos: higher resolution and smaller faces (crowds), speed matters less. YuNet and MTCNN
+    # together: on expw_dev they find 0.957 of the labelled faces (YuNet alone 0.949, MTCNN 0.915)
+    # with no false positive on the 106 shared photos (RESULTS.md "Photo detectors").
+    photo_detector: str = "yunet+mtcnn"
     photo_max_side: int | None = None  # photos scaled down to this longer side; None: the detector's own
     photo_min_face: int = 20
     stride: int = 1  # process every n-th decoded frame

@@ -47,9 +47,9 @@ _WORKER: dict = {}  # this worker process's options, output folder, models and f
 
 def _context() -> mp.context.BaseContext:
     """forkserver where the platform has it, else spawn; never plain fork (a fork of a parent
-    whose torch threads are running can deadlock). The fork server imports torch and the pipeline
-    once and each worker forks from it ready-made: on the shared 2-core test machine two workers
-    were up in 9 s instead of 18 s with spawn, where each imports torch itself."""
+    whose threads are running can deadlock). The fork server imports the pipeline once and each
+    worker forks from it ready-made: on the shared 2-core test machine two workers were up in 9 s
+    instead of 18 s with spawn, where each imported torch itself (as the pipeline did then)."""
     if "forkserver" in mp.get_all_start_methods():
         ctx = mp.get_context("forkserver")
         ctx.set_forkserver_preload([__name__])
@@ -58,7 +58,7 @@ def _context() -> mp.context.BaseContext:
 
 
 def start_workers_early() -> None:
-    """Start the fork server now: it imports torch and the pipeline while the parent still checks
+    """Start the fork server now: it imports the pipeline while the parent still checks
     the inputs and loads the model (on a multi-core machine the two overlap)."""
     if _context().get_start_method() == "forkserver":
         from multiprocessing import forkserver
@@ -86,8 +86,9 @@ class _FrameCounter:
 def _init_worker(opts: PredictOptions, out: Path, queue) -> None:
     import threading
 
-    import torch
     from tqdm import tqdm
+
+    from ..runtime import set_threads
 
     # Ctrl-C reaches the whole process group; the parent ends the workers, which need not print
     # a KeyboardInterrupt traceback each.
@@ -95,8 +96,7 @@ def _init_worker(opts: PredictOptions, out: Path, queue) -> None:
     # tqdm's default lock is a multiprocessing semaphore that a terminated worker cannot release,
     # so the resource tracker warns about it after Ctrl-C; workers draw no bar, a thread lock does.
     tqdm.set_lock(threading.RLock())
-    if opts.threads:
-        torch.set_num_threads(opts.threads)
+    set_threads(opts.threads)
     clf, detectors = load_models(opts)
     _WORKER.update(opts=opts, out=out, clf=clf, detectors=detectors, count=_FrameCounter(queue))
 

@@ -38,9 +38,9 @@ def preprocess_videos(videos: str | Path, out: str | Path, detector: str = "mtcn
                       max_side: int | None = 640, min_face: int = 20, quality: int = 95,
                       progress: bool = True) -> list[PreprocessResult]:
     """Crop and align every face of every video in ``videos`` (a folder, file or glob) into ``out``."""
-    import torch
+    from ..runtime import set_threads
 
-    torch.set_num_threads(1)  # see PredictOptions.threads
+    set_threads(1)  # see PredictOptions.threads
     sources = [s for s in expand_inputs([videos]) if s.kind == "video"]
     if not sources:
         from .sources import MediaError

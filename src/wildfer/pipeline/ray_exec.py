@@ -138,10 +138,9 @@ class Worker:
         try:
             if os.path.isdir(cwd):  # relative input paths mean what they mean on the driver
                 os.chdir(cwd)
-            if opts.threads:
-                import torch
+            from ..runtime import set_threads
 
-                torch.set_num_threads(opts.threads)
+            set_threads(opts.threads)
             self.opts = opts
             self.clf, self.detectors = load_models(opts)
         except Exception as e:  # reported by ready(), so the driver stops with one line

@@ -10,9 +10,10 @@ With ``--workers N`` whole sources run in N processes instead and their rows rea
 
 from __future__ import annotations
 
+import sys
 import time
 from collections import defaultdict, deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -20,6 +21,7 @@ from typing import Callable, Iterable, Iterator
 import numpy as np
 
 from ..errors import ConfigError, WildferError
+from ..runtime import PLOTS_EXTRA, plots_available, set_threads
 from .abaw import write_abaw, write_image_location
 from .align import align_faces
 from .classify import Classifier, onnxruntime_importable
@@ -96,8 +98,8 @@ def _unique_names(sources: list[Source]) -> list[str]:
 def load_models(opts: PredictOptions) -> tuple[Classifier, dict[str, Callable[..., DetectionSchedule]]]:
     """The classifier ``opts`` names and, by source kind (``video``, ``image``), a factory of the
     detection schedule each source starts afresh (called with ``timer=``)."""
-    clf = Classifier(opts.model, opts.backend)
-    video = dict(max_side=opts.detect_max_side, min_face=opts.min_face)
+    clf = Classifier(opts.model, opts.backend, opts.threads)
+    video = dict(max_side=opts.detect_max_side, min_face=opts.min_face, threads=opts.threads)
     name = opts.detector
     if name == "auto":
         name = "blazeface-short" if onnxruntime_importable() else "mtcnn"
@@ -105,7 +107,7 @@ def load_models(opts: PredictOptions) -> tuple[Classifier, dict[str, Callable[..
     check = None
     if opts.check_detector and opts.check_detector not in ("none", name):
         check = create_detector(opts.check_detector, **video)
-    photo = create_photo_detector(opts.photo_detector, opts.photo_max_side, opts.photo_min_face)
+    photo = create_photo_detector(opts.photo_detector, opts.photo_max_side, opts.photo_min_face, threads=opts.threads)
     detectors = {
         "video": partial(DetectionSchedule, fast, opts.detect_every, check, opts.detect_every, opts.check_max),
         "image": partial(DetectionSchedule, photo),
@@ -132,9 +134,11 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
     with ``opts.ray`` on a Ray cluster (pipeline.ray_exec); ``predictions.csv`` and every other
     output are the same as with one.
     """
-    import torch
-
     check_options(opts)
+    if opts.plots and not plots_available():
+        print(f"wildfer: note: timeline plots need matplotlib, which this install lacks ({PLOTS_EXTRA}); "
+              "predicting without them", file=sys.stderr)
+        opts = replace(opts, plots=False)
     if opts.ray:
         from .ray_exec import check_ray
 
@@ -148,8 +152,7 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
         raise ConfigError(f"{out}: --out must be a folder, and this is a file")
     sources = expand_inputs(inputs)
     n_frames = [probe(s) for s in sources]
-    if opts.threads:
-        torch.set_num_threads(opts.threads)
+    set_threads(opts.threads)
     # Loaded here even when workers do the work: a bad --model or --detector fails before any
     # process starts, and the CSV header needs the class names.
     clf, detectors = load_models(opts)

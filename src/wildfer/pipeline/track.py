@@ -44,10 +44,7 @@ class IoUTracker:
     """
 
     def __init__(self, min_iou: float = 0.3, max_missed: int = 15):
-        # Here, not on the first update: scipy.optimize takes ~0.5 s to import, which landed in
-        # the first video frame's tracking time (0.64 s of tracking on a 72-frame clip instead of
-        # 0.1 s); and not at module import, which every photo run paid (~0.3 s; photos never match).
-        from scipy.optimize import linear_sum_assignment
+        from .assign import linear_sum_assignment
 
         self._assign = linear_sum_assignment
         self.min_iou, self.max_missed = min_iou, max_missed

@@ -1,0 +1,50 @@
+"""``ensemble``: several trained frame models as one, and test-time mirroring, in one graph.
+
+``forward(x)`` returns ``log(mean_i softmax(member_i(x)))`` (with ``flip``: the mean also runs over
+each member's view of the mirrored face), so a softmax of the output is the averaged probability
+and everything downstream (predict, evaluate, ONNX export and its int8 copy) treats the ensemble as
+one model with one set of logits. Members share the input (size, colour mode, normalisation) and
+the label set; each keeps its own architecture, rebuilt from ``members``: a list of
+``{"model": name, "kwargs": {...}}`` as their checkpoints' metadata give them. An ensemble is not
+trained: ``scripts/make_ensemble.py`` assembles one from checkpoints.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from ..errors import ConfigError
+from .registry import create_model, register_model
+
+
+class EnsembleClassifier(nn.Module):
+    is_temporal = False
+
+    def __init__(self, members: list[nn.Module], flip: bool = False):
+        super().__init__()
+        if not members:
+            raise ConfigError("model 'ensemble' needs at least one member")
+        self.members = nn.ModuleList(members)
+        self.flip = flip
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        views = [x, torch.flip(x, dims=[-1])] if self.flip else [x]
+        probs = torch.stack([torch.softmax(m(v).float(), dim=-1) for m in self.members for v in views]).mean(0)
+        return torch.log(probs.clamp_min(1e-12))
+
+
+@register_model("ensemble")
+def ensemble(num_classes: int, in_chans: int = 1, input_size: int = 48, members: list | tuple = (), flip: bool = False,
+             drop_rate: float = 0.0) -> EnsembleClassifier:
+    """``members``: ``[{"model": "resnet18", "kwargs": {...}}, ...]``; ``flip``: average each
+    member's prediction with its prediction on the mirrored face."""
+    built = []
+    for i, spec in enumerate(members):
+        if not isinstance(spec, dict) or not isinstance(spec.get("model"), str):
+            raise ConfigError(f"model 'ensemble': member {i} must be a mapping with a model name, got {spec!r}")
+        if spec["model"] == "ensemble":
+            raise ConfigError("model 'ensemble': a member cannot itself be an ensemble")
+        built.append(create_model(spec["model"], num_classes=num_classes, in_chans=in_chans, input_size=input_size,
+                                  **dict(spec.get("kwargs") or {})))
+    return EnsembleClassifier(built, bool(flip))

@@ -1,0 +1,92 @@
+"""The ``ensemble`` model and ``scripts/make_ensemble.py``: probabilities are the members' mean (with the
+mirrored faces when ``flip``), the checkpoint runs through evaluate, and its ONNX export gives the same."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from fer_fixtures import write_fer
+from pipeline_fixtures import tiny_checkpoint
+from wildfer.errors import WildferError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def _script():
+    spec = importlib.util.spec_from_file_location("make_ensemble", REPO / "scripts" / "make_ensemble.py")
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def _member(path: Path, seed: int) -> Path:
+    torch.manual_seed(seed)
+    return tiny_checkpoint(path)  # random weights; seed makes the members differ
+
+
+@pytest.mark.parametrize("flip", [False, True])
+def test_probabilities_are_the_members_mean(tmp_path, flip):
+    from wildfer.models.weights import load_model
+
+    a, b = _member(tmp_path / "a.safetensors", 1), _member(tmp_path / "b.safetensors", 2)
+    torch.manual_seed(5)
+    b_net, _ = load_model(b)
+    with torch.no_grad():  # make b differ from a (tiny_checkpoint seeds itself)
+        for p in b_net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    from wildfer.models.weights import read_checkpoint, save_checkpoint
+
+    save_checkpoint(b_net, read_checkpoint(b)[1], b)
+    out = _script().make_ensemble([str(a), str(b)], tmp_path / "e.safetensors", flip=flip)
+    ens, meta = load_model(out)
+    nets = [load_model(a)[0], load_model(b)[0]]
+    x = torch.rand(5, 1, 48, 48)
+    with torch.no_grad():
+        views = [x, x.flip(-1)] if flip else [x]
+        want = torch.stack([torch.softmax(n(v), -1) for n in nets for v in views]).mean(0)
+        got = torch.softmax(ens(x), -1)
+    assert torch.allclose(got, want, atol=1e-6)
+    assert meta.model == "ensemble" and meta.model_kwargs["flip"] is flip
+    assert [m["checkpoint"] for m in meta.config["members"]] == [str(a), str(b)]
+
+
+def test_ensemble_checkpoint_evaluates_and_exports(tmp_path, capsys):
+    from wildfer.cli import main
+    from wildfer.models.onnx_export import export_onnx
+    from wildfer.models.onnx_model import OnnxModel
+    from wildfer.models.weights import load_model
+
+    a, b = _member(tmp_path / "a.safetensors", 1), _member(tmp_path / "b.safetensors", 2)
+    out = _script().make_ensemble([str(a), str(b)], tmp_path / "e.safetensors", flip=True)
+    fer = write_fer(tmp_path / "fer", n_train=7, n_test=14)
+    for backend in ("torch", "onnx"):
+        assert main(["evaluate", "--dataset", "fer2013", "--root", str(fer), "--model", str(out), "--backend", backend,
+                     "--out", str(tmp_path / f"ev_{backend}"), "--quiet"]) == 0, capsys.readouterr().err
+    t = json.loads((tmp_path / "ev_torch" / "metrics.json").read_text())
+    o = json.loads((tmp_path / "ev_onnx" / "metrics.json").read_text())
+    assert t["accuracy"] == o["accuracy"] and t["n"] == 14
+    net, _ = load_model(out)
+    runner, _ = OnnxModel.load(export_onnx(out, tmp_path / "e.onnx"))
+    x = torch.rand(3, 1, 48, 48)
+    with torch.no_grad():
+        ref = torch.softmax(net(x), -1).numpy()
+    assert np.abs(torch.softmax(torch.from_numpy(runner(x.numpy())), -1).numpy() - ref).max() < 1e-5
+
+
+def test_members_must_share_input_and_classes(tmp_path):
+    from wildfer.labels import FER2013
+    from wildfer.models.registry import create_model
+    from wildfer.models.weights import WeightsMeta, save_checkpoint
+
+    a = _member(tmp_path / "a.safetensors", 1)
+    other = tmp_path / "o.safetensors"
+    save_checkpoint(create_model("resnet18", len(FER2013), 1, 48),
+                    WeightsMeta("resnet18", FER2013.key, list(FER2013.names), 48, 1, [0.5], [0.25]), other)
+    with pytest.raises(WildferError, match="differ"):
+        _script().make_ensemble([str(a), str(other)], tmp_path / "e.safetensors")

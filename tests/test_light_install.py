@@ -1,0 +1,86 @@
+"""The light install (``pip install .``, no extras) in a virtualenv of its own: no torch in it, under
+500 MB, and ``wildfer predict`` there writes the same rows as this (full) install: the same faces,
+identical labels, scores within 1e-4 (same models, same runtimes).
+
+``.ci/run`` builds that venv and sets ``WILDFER_LIGHT_PYTHON`` to its interpreter (and
+``WILDFER_REQUIRE_LIGHT=1``, so a missing venv fails there instead of skipping). By hand:
+
+    python3 -m venv .venv-light && .venv-light/bin/pip install . && \\
+        WILDFER_LIGHT_PYTHON=$PWD/.venv-light/bin/python .venv/bin/python -m pytest tests/test_light_install.py
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from pipeline_fixtures import SHARED, face_clip, portrait
+
+LIGHT = os.environ.get("WILDFER_LIGHT_PYTHON")
+if not LIGHT or not Path(LIGHT).is_file():
+    if os.environ.get("WILDFER_REQUIRE_LIGHT"):
+        raise RuntimeError(f"WILDFER_REQUIRE_LIGHT is set but WILDFER_LIGHT_PYTHON={LIGHT!r} is not an interpreter")
+    pytest.skip("no light install to test (set WILDFER_LIGHT_PYTHON to a venv with `pip install .`; .ci/run does)",
+                allow_module_level=True)
+LIGHT_BIN = Path(LIGHT).parent
+
+
+def _venv_mb(python: Path) -> float:
+    root = python.parent.parent
+    return sum(f.stat().st_size for f in root.rglob("*") if f.is_file() and not f.is_symlink()) / 1e6
+
+
+def test_the_light_venv_has_no_torch_and_is_small():
+    r = subprocess.run([LIGHT, "-c", "import importlib.util as u; print([m for m in ('torch', 'torchvision', 'timm') "
+                                     "if u.find_spec(m)])"], capture_output=True, text=True, check=True)
+    assert r.stdout.strip() == "[]"
+    mb = _venv_mb(Path(LIGHT))
+    assert mb < 500, f"the light venv holds {mb:.0f} MB"
+
+
+def _rows(out: Path) -> list[dict]:
+    with open(out / "predictions.csv", newline="") as f:
+        return list(csv.DictReader(f))
+
+
+def _same_rows(a: list[dict], b: list[dict]) -> None:
+    assert len(a) == len(b) > 0
+    for x, y in zip(a, b):
+        assert (x["source"], x["frame"], x["face_id"], x["label"]) == (y["source"], y["frame"], y["face_id"], y["label"])
+        for k in x:
+            if k == "score" or k.startswith("p_") or k in ("x0", "y0", "x1", "y1", "time_s"):
+                assert abs(float(x[k]) - float(y[k])) <= (1e-4 if k == "score" or k.startswith("p_") else 1e-3), (k, x, y)
+
+
+def _predict(wildfer: Path, inputs: list[Path], out: Path, *extra: str) -> list[dict]:
+    r = subprocess.run([str(wildfer), "predict", *map(str, inputs), "--out", str(out), "--quiet", "--no-plots", *extra],
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    return _rows(out)
+
+
+@pytest.mark.parametrize("model", ["default", "fast"])
+def test_light_and_full_installs_write_the_same_rows(tmp_path, model):
+    Image.fromarray(portrait(0.5)).save(tmp_path / "p.jpg")
+    clip = face_clip(tmp_path / "c.mp4", n_face=10, n_empty=2, two=True)
+    inputs = [tmp_path / "p.jpg", clip]
+    full = _predict(Path(sys.executable).parent / "wildfer", inputs, tmp_path / "full", "--model", model)
+    light = _predict(LIGHT_BIN / "wildfer", inputs, tmp_path / "light", "--model", model)
+    _same_rows(full, light)
+
+
+@pytest.mark.shared_data
+def test_light_install_on_the_shared_photos_and_clips(tmp_path):
+    photos = sorted((SHARED / "faces" / "images").glob("*.jpg"))[:20]
+    clips = [SHARED / "faces" / "videos" / n for n in ("single_face.mp4", "short_hamilton_clip.mp4")]
+    if not photos or not all(c.is_file() for c in clips):
+        pytest.skip("../shared/data/faces is absent")
+    inputs = photos + clips
+    _same_rows(_predict(Path(sys.executable).parent / "wildfer", inputs, tmp_path / "full"),
+               _predict(LIGHT_BIN / "wildfer", inputs, tmp_path / "light"))
