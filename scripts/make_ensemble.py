@@ -24,7 +24,10 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
-def make_ensemble(members: list[str], out: Path, flip: bool = False) -> Path:
+def make_ensemble(members: list[str], out: Path, flip: bool = False, lineage: dict[str, str] | None = None) -> Path:
+    """``lineage``: ``{root: "NAME: LICENCE"}`` for training folders whose members' recipes did not
+    state it (``data.extra[].lineage``)."""
+    from wildfer.data.lineage import merge, training_data
     from wildfer.models.registry import create_model
     from wildfer.models.weights import WeightsMeta, load_model, resolve, save_checkpoint
 
@@ -51,8 +54,19 @@ def make_ensemble(members: list[str], out: Path, flip: bool = False) -> Path:
         config={"members": [{"checkpoint": str(m), "sha256": sha256(resolve(m)), "config": meta.config,
                              "metrics": meta.metrics} for m, (_, meta) in zip(members, loaded)], "flip": flip},
         train_groups=sorted({g for _, meta in loaded for g in meta.train_groups}),
+        datasets=merge(*[_stated(meta.datasets or training_data(meta.config), lineage or {}) for _, meta in loaded]),
     )
     save_checkpoint(model.eval(), meta, out)
+    return out
+
+
+def _stated(entries: list[dict], lineage: dict[str, str]) -> list[dict]:
+    out = []
+    for e in entries:
+        if e.get("root") in lineage and e.get("licence", "").startswith("not stated"):
+            name, _, licence = lineage[e["root"]].partition(":")
+            e = {**e, "dataset": name.strip(), "licence": licence.strip()}
+        out.append(e)
     return out
 
 
@@ -61,8 +75,11 @@ if __name__ == "__main__":
     ap.add_argument("members", nargs="+", help="checkpoints (.safetensors) or shipped names")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--flip", action="store_true", help="also average each member over the mirrored face")
+    ap.add_argument("--lineage", action="append", default=[], metavar="ROOT=NAME: LICENCE",
+                    help="name and licence of a training folder a member's recipe did not state (repeatable)")
     a = ap.parse_args()
+    stated = dict(item.split("=", 1) for item in a.lineage)
     try:
-        print(f"wrote {make_ensemble(a.members, a.out, a.flip)}")
+        print(f"wrote {make_ensemble(a.members, a.out, a.flip, stated)}")
     except WildferError as e:
         raise SystemExit(f"make_ensemble: error: {e}") from None

@@ -108,7 +108,8 @@ def _recipe(tmp_path, fer: Path, boxes: Path, **data) -> Path:
     cfg = {"name": "r", "epochs": 1, "batch_size": 8, "threads": 1, "out_dir": str(tmp_path / "runs"),
            "model": {"name": "resnet18", "input_size": 32, "kwargs": {"channels": [8, 8, 16, 16], "stem_width": 8}},
            "data": {"dataset": "fer2013", "root": str(fer), "labels": "mixed",
-                    "extra": [{"dataset": "boxes", "root": str(boxes), "repeat": 2, "smoothing": 0.1}],
+                    "extra": [{"dataset": "boxes", "root": str(boxes), "repeat": 2, "smoothing": 0.1,
+                               "lineage": "Test photos (made by the test): no licence needed"}],
                     "val_boxes": [str(boxes)], **data}}
     p = tmp_path / "r.yaml"
     p.write_text(yaml.safe_dump(cfg))
@@ -137,6 +138,11 @@ def test_extra_boxes_train_and_val_boxes_score_end_to_end(tmp_path, cache, capsy
     assert acc <= 0.5  # the 4 missed faces of 8 count as wrong whatever the model says
     assert np.isclose(log[-1]["val_score"], np.mean([log[-1]["val_fer2013_accuracy"],
                                                      log[-1]["val_ferplus_accuracy"], acc]))
+    from wildfer.models.weights import read_checkpoint
+
+    datasets = read_checkpoint(tmp_path / "runs" / "r" / "best.safetensors")[1].datasets  # the lineage travels
+    assert [d["dataset"].split(" ")[0] for d in datasets] == ["FER2013", "FER+", "Test"]
+    assert datasets[1]["licence"] == "MIT" and datasets[2]["licence"] == "no licence needed"
 
 
 def test_boxes_as_the_main_dataset_split_by_photo(tmp_path, cache):

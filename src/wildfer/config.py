@@ -42,6 +42,9 @@ class ExtraData:
     repeat: int = 1  # rows appear this many times per epoch (oversampling a small set)
     smoothing: float = 0.0  # soft target = (1 - s) one-hot + s / K (noisy labels), when the main set has soft targets
     teacher_weight: float | None = None  # this set's share of the teacher in its targets (None: data.teacher_weight)
+    # "NAME: LICENCE" recorded in the trained model's lineage (data/lineage.py), e.g.
+    # "ExpW (Zhang et al., IJCV 2018): research use only"; muxspace's is known
+    lineage: str | None = None
 
 
 @dataclass(frozen=True)

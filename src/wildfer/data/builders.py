@@ -79,19 +79,21 @@ def build_data(cfg: TrainConfig) -> DataBundle:
                                             for e, r in zip(cfg.data.extra, reports)]
             bundle.teacher_weights = np.concatenate(parts).astype(np.float32)
     for root in cfg.data.val_boxes:
-        bundle.more_val.append(boxes_view(root, bundle.label_set, cfg.model.input_size, cfg.model.in_chans))
+        ds, views, report = boxes_view(root, cfg.model.input_size, cfg.model.in_chans)
+        bundle.more_val.append((ds, views))
+        bundle.reports.append(report)
     return bundle
 
 
-def boxes_view(root: str, model_set: LabelSet, size: int, in_chans: int) -> tuple[object, list[EvalView]]:
+def boxes_view(root: str, size: int, in_chans: int) -> tuple[object, list[EvalView], ReadReport]:
     """A labelled-boxes folder as a validation set scored **end to end** as ``wildfer evaluate
     --dataset boxes`` scores it: faces cropped as predict sees them (predict's photo detector and
-    alignment), a face the detector missed counted wrong. The view is named after the folder."""
+    alignment), a face the detector missed counted wrong. The view is named after the folder.
+    Returns ``(dataset, [view], read report)``."""
     from .boxes import box_faces
 
     ds, report, found = box_faces(root, in_chans, size, progress=False)
-    print(report.summary())
-    return ds, [EvalView(Path(root).name, ds.label_set, ds.targets, missed=~found)]
+    return ds, [EvalView(Path(root).name, ds.label_set, ds.targets, missed=~found)], report
 
 
 def _main_data(cfg: TrainConfig) -> DataBundle:

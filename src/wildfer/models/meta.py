@@ -48,6 +48,8 @@ class WeightsMeta:
     # A pretrained backbone's lineage (models.backbones.lineage: origin, licence status, and its
     # graph without values, from which the architecture is rebuilt); {} for none.
     backbone: dict = field(default_factory=dict)
+    # the training sets and their licences (wildfer.data.lineage): [{"dataset", "licence", "root"}]
+    datasets: list = field(default_factory=list)
     format: int = FORMAT_VERSION
 
     @property
@@ -109,6 +111,8 @@ def _meta_problem(meta: WeightsMeta) -> str | None:
         return f"std must be > 0, got {meta.std!r}"
     if not isinstance(meta.model_kwargs, dict) or not is_int(meta.seq_len) or meta.seq_len < 1:
         return "model_kwargs must be a mapping and seq_len an integer >= 1"
+    if not isinstance(meta.datasets, list) or not all(isinstance(d, dict) for d in meta.datasets):
+        return "datasets must be a list of mappings"
     if not isinstance(meta.backbone, dict) or (meta.backbone and not (
             isinstance(meta.backbone.get("name"), str) and isinstance(meta.backbone.get("graph"), dict))):
         return "backbone must be {} or a mapping with a name and a graph"

@@ -36,6 +36,7 @@ from tqdm.auto import tqdm
 
 from ..config import TrainConfig, save_config, to_dict
 from ..data.builders import DataBundle, build_data
+from ..data.lineage import training_data
 from ..errors import CheckpointError, ConfigError
 from ..eval.metrics import classification_metrics
 from ..eval.predict import predictions_in
@@ -64,6 +65,7 @@ def _meta(cfg: TrainConfig, bundle: DataBundle, metrics: dict, model=None) -> We
         seq_len=cfg.model.seq_len, config=to_dict(cfg), metrics=metrics,
         train_groups=sorted(set(bundle.train.groups.tolist())) if getattr(bundle.train, "groups", None) is not None else [],
         backbone=lineage(body) if body is not None else {},
+        datasets=training_data(to_dict(cfg)),
     )
 
 
