@@ -29,8 +29,10 @@ class Server:
     """``python -m wildfer serve`` in its own working directory (``cwd``) and with its own
     ``TMPDIR`` (``sys_tmp``): both must stay empty, everything goes under ``data``."""
 
-    def __init__(self, base: Path, *args: str, token: str | None = TOKEN):
-        self.base, self.args, self.token = base, list(args), token
+    def __init__(self, base: Path, *args: str, token: str | None = TOKEN, own_tmpdir: bool = True):
+        """``own_tmpdir``: give the server its own ``TMPDIR`` (False for ``--ray local``: Ray puts
+        its sockets there, and a pytest folder's path is too long for a Unix socket's)."""
+        self.base, self.args, self.token, self.own_tmpdir = base, list(args), token, own_tmpdir
         self.data, self.cwd, self.sys_tmp = base / "data", base / "cwd", base / "sys_tmp"
         for d in (self.cwd, self.sys_tmp):
             d.mkdir(parents=True, exist_ok=True)
@@ -45,7 +47,9 @@ class Server:
         self.port = free_port()
         args = [sys.executable, "-m", "wildfer", "serve", "--port", str(self.port), "--data", str(self.data),
                 *self.args] + (["--token", self.token] if self.token else [])
-        env = dict(os.environ, PYTHONPATH=str(ROOT / "src"), TMPDIR=str(self.sys_tmp))
+        env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+        if self.own_tmpdir:
+            env["TMPDIR"] = str(self.sys_tmp)
         env.pop("WILDFER_TOKEN", None)
         self.log = open(self.base / f"server-{self.port}.log", "wb")
         self.proc = subprocess.Popen(args, cwd=self.cwd, env=env, stdout=self.log, stderr=subprocess.STDOUT)
@@ -97,6 +101,13 @@ class Server:
         code = self.proc.wait(60)
         self.log.close()
         return code
+
+
+def post_video(server: Server, clip: Path) -> dict:
+    """POST ``clip`` to /v1/videos: the job (202)."""
+    r = server.post("/v1/videos", files={"file": (clip.name, clip.read_bytes())})
+    assert r.status_code == 202, r.text
+    return r.json()
 
 
 def job_processes(folder: Path) -> list[int]:

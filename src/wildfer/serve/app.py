@@ -51,51 +51,30 @@ def error(status: int, reason: str, headers: dict | None = None):
     return JSONResponse({"error": reason}, status_code=status, headers=headers)
 
 
-class Guard:
-    """ASGI middleware in front of every route: the Bearer token (module docstring), then the
-    body size: a declared ``Content-Length`` over the limit is answered 413 before any byte is
-    read, and a body that grows past it while it streams in (chunked) is cut off with a 413."""
+class Front:
+    """The ASGI application uvicorn runs: the Bearer token (module docstring) on every route but
+    ``/healthz``, and a body whose declared ``Content-Length`` is over the limit answered 413,
+    both before any byte of the body is read; then the FastAPI app. In front of FastAPI rather
+    than inside it, so that it also guards FastAPI's docs and unknown paths, and so that these
+    413s are JSON like every other error (FastAPI's own max_body_size, which checks the bytes
+    of a body that streams in without a length, answers a declared one in plain text)."""
 
-    def __init__(self, app, token: str | None, max_bytes: int):
-        self.app, self.token, self.max_bytes = app, token, max_bytes
+    def __init__(self, app, token: str | None, max_bytes: int, too_large: str):
+        self.app, self.token, self.max_bytes, self.too_large = app, token, max_bytes, too_large
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] != "http":
-            return await self.app(scope, receive, send)
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        if self.token and scope["path"] != "/healthz" and not self._authorised(scope, headers):
-            return await error(401, "missing or wrong token: send 'Authorization: Bearer TOKEN'",
-                               {"WWW-Authenticate": "Bearer"})(scope, receive, send)
-        length = headers.get("content-length", "")
-        if length.isdigit() and int(length) > self.max_bytes:
-            return await self._too_large(scope, receive, send)
-        seen, over, replaced = 0, False, False
+        if scope["type"] == "http":
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            if self.token and scope["path"] != "/healthz" and not self._authorised(scope, headers):
+                return await error(401, "missing or wrong token: send 'Authorization: Bearer TOKEN'",
+                                   {"WWW-Authenticate": "Bearer"})(scope, receive, send)
+            length = headers.get("content-length", "")
+            if length.isdigit() and int(length) > self.max_bytes:
+                return await error(413, self.too_large, {"Connection": "close"})(scope, receive, send)
+        return await self.app(scope, receive, send)
 
-        async def counted():
-            nonlocal seen, over
-            if over:
-                return {"type": "http.disconnect"}
-            msg = await receive()
-            if msg["type"] == "http.request":
-                seen += len(msg.get("body", b""))
-                if seen > self.max_bytes:  # the app sees a client gone; its answer is replaced below
-                    over = True
-                    return {"type": "http.disconnect"}
-            return msg
-
-        async def sending(msg):
-            nonlocal replaced
-            if not over:
-                return await send(msg)
-            if not replaced:
-                replaced = True
-                await self._too_large(scope, receive, send)
-
-        await self.app(scope, counted, sending)
-
-    def _authorised(self, scope, headers) -> bool:
-        given = headers.get("authorization", "")
-        scheme, _, value = given.partition(" ")
+    def _authorised(self, scope, headers: dict) -> bool:
+        scheme, _, value = headers.get("authorization", "").partition(" ")
         if scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self.token.encode()):
             return True
         if scope["path"] == "/" and scope["method"] == "GET":
@@ -104,11 +83,6 @@ class Guard:
             query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
             return any(hmac.compare_digest(t.encode(), self.token.encode()) for t in query.get("token", []))
         return False
-
-    async def _too_large(self, scope, receive, send):
-        mb = self.max_bytes / 1024 / 1024
-        await error(413, f"request body over this server's limit of {mb:g} MB (--max-upload-mb)",
-                    {"Connection": "close"})(scope, receive, send)
 
 
 class Photos:
@@ -157,10 +131,15 @@ def _check_multipart(request) -> None:
 async def _form_file(request):
     """The ``file`` field of a multipart request (415/422 for anything else)."""
     from starlette.datastructures import UploadFile
+    from starlette.exceptions import HTTPException
 
     _check_multipart(request)
     try:
         form = await request.form(max_files=1, max_fields=8)
+    except HTTPException as e:
+        if e.status_code == 413:  # the body grew past max_body_size (FastAPI's limit) while it streamed in
+            raise
+        raise Refused(422, f"malformed multipart body ({e.detail})") from None
     except Exception as e:  # MultiPartException, a broken body: the parser's own words
         raise Refused(422, f"malformed multipart body ({type(e).__name__}: {e})") from None
     file = form.get("file")
@@ -201,8 +180,28 @@ def _annotated_jpeg(path: Path, faces, class_names: list[str]) -> bytes:
     return buf.getvalue()
 
 
-def create_app(cfg: ServeConfig):
-    """The application for ``cfg`` (checked by :func:`wildfer.serve.config.resolve`). Loads the
+def _start_ray(address: str | None):
+    """For ``--ray local``: a Ray cluster on this machine for the server's lifetime, which every
+    job's process joins (one ``predict --ray local`` per job would start and stop one each time);
+    the ``ray`` module, or None for any other address (the jobs join that cluster themselves)."""
+    if address != "local":
+        return None
+    from ..pipeline.ray_exec import import_ray
+
+    import signal
+
+    ray = import_ray()
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the machine
+    # Ray's driver installs its own SIGTERM handler (log, then abort); uvicorn's (a graceful stop) stays.
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
+    for s, h in handlers.items():
+        signal.signal(s, h)
+    return ray
+
+
+def create_app(cfg: ServeConfig) -> Front:
+    """The application for ``cfg`` (:class:`Front` around the FastAPI app, ``.app``) (checked by :func:`wildfer.serve.config.resolve`). Loads the
     models and recovers the jobs under ``cfg.data`` at start-up (lifespan)."""
     from fastapi import FastAPI, Query, Request
     from fastapi.exceptions import RequestValidationError
@@ -216,7 +215,8 @@ def create_app(cfg: ServeConfig):
     @asynccontextmanager
     async def lifespan(app):
         cfg.data.mkdir(parents=True, exist_ok=True)
-        jobs = JobStore(cfg.data, cfg.workers, cfg.queue, cfg.ray)
+        ray = _start_ray(cfg.ray)
+        jobs = JobStore(cfg.data, cfg.workers, cfg.queue, ray.get_runtime_context().gcs_address if ray else cfg.ray)
         # Temporary files go under --data too: multipart uploads spill to disk there, and
         # libraries that write to $TMPDIR (onnxruntime leaves a .ses file at import) follow it.
         os.environ["TMPDIR"] = tempfile.tempdir = str(jobs.tmp)
@@ -225,9 +225,14 @@ def create_app(cfg: ServeConfig):
         yield
         jobs.stop()
         state["photos"].executor.shutdown(wait=False, cancel_futures=True)
+        if ray is not None:
+            ray.shutdown()
 
-    app = FastAPI(title="wildfer", version=__version__, lifespan=lifespan,
+    # max_body_size: FastAPI's own limit (>= 0.164), on the declared length and on the bytes
+    # that stream in; it raises a 413 HTTPException, answered below in wildfer's words.
+    app = FastAPI(title="wildfer", version=__version__, lifespan=lifespan, max_body_size=cfg.max_upload_bytes,
                   description="Facial expressions of the faces in photos and videos (wildfer serve).")
+    too_large = f"request body over this server's limit of {cfg.max_upload_mb:g} MB (--max-upload-mb)"
 
     @app.exception_handler(Refused)
     async def refused(request, e: Refused):
@@ -236,6 +241,8 @@ def create_app(cfg: ServeConfig):
     @app.exception_handler(HTTPException)
     async def http_error(request, e: HTTPException):
         reason = e.detail if isinstance(e.detail, str) else json.dumps(e.detail)
+        if e.status_code == 413:
+            reason = too_large
         return error(e.status_code, reason, getattr(e, "headers", None))
 
     @app.exception_handler(RequestValidationError)
@@ -395,8 +402,7 @@ def create_app(cfg: ServeConfig):
         await asyncio.get_running_loop().run_in_executor(None, state["jobs"].delete, job_id)
         return {"id": job_id, "deleted": True}
 
-    app.add_middleware(Guard, token=cfg.token, max_bytes=cfg.max_upload_bytes)
-    return app
+    return Front(app, cfg.token, cfg.max_upload_bytes, too_large)
 
 
 def serve(cfg: ServeConfig) -> None:
@@ -406,6 +412,10 @@ def serve(cfg: ServeConfig) -> None:
     from .config import resolve
 
     cfg = resolve(cfg)
+    if cfg.ray:
+        from ..pipeline.ray_exec import check_ray
+
+        check_ray(cfg.ray)  # Ray installed, something at that address: one line before starting
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     log.info("wildfer serve: http://%s:%d/ (data: %s; token: %s)", cfg.host, cfg.port, cfg.data,
              "required" if cfg.token else "none")
