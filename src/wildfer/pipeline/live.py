@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import signal
+import sys
 import threading
 import time
 from contextlib import contextmanager
@@ -130,8 +131,9 @@ class LiveReader:
             container = av.open(url, timeout=(OPEN_TIMEOUT_S, self.timeout_s), options=options, **kw)
         except av.error.ExitError:
             raise MediaError(f"{label}: no video arrived within {OPEN_TIMEOUT_S:g} s") from None
-        except av.error.FFmpegError as e:
-            raise MediaError(f"{label}: cannot open the stream ({e.__class__.__name__}: {e})") from None
+        except (av.error.FFmpegError, OSError) as e:  # refused, unreachable, not a stream
+            reason = str(e).replace(repr(url), "").rstrip(": ")
+            raise MediaError(f"{label}: cannot open the stream ({e.__class__.__name__}: {reason})") from None
         if not container.streams.video:
             container.close()
             raise MediaError(f"{label}: no video stream")
@@ -243,6 +245,16 @@ def stop_on_signals(reader: LiveReader):
             signal.signal(s, h)
 
 
+def warm_up(clf, detectors) -> None:
+    """One pass of the detector and the classifier on a blank frame and crop, before the stream
+    opens: their first calls are slow (lazy initialisation), and would be the first frames'
+    latency."""
+    from .run import StageTimer
+
+    detectors["video"](timer=StageTimer())(np.zeros((240, 320, 3), np.uint8), True)
+    clf(np.zeros((1, clf.in_chans, clf.crop_size, clf.crop_size), np.uint8))
+
+
 def predict_live(src: Source, out: Path, opts, clf, detectors):
     """``predict`` on one live source into ``out`` (module docstring); returns a
     :class:`~.run.PredictResult`. ``clf``, ``detectors``: :func:`~.run.load_models`'."""
@@ -255,8 +267,11 @@ def predict_live(src: Source, out: Path, opts, clf, detectors):
     from .run import OUTPUT_KINDS, PredictResult, StageTimer, iter_frames, run_summary
 
     opts = live_options(opts)
-    out.mkdir(parents=True, exist_ok=True)
+    warm_up(clf, detectors)
+    if opts.progress:
+        print(f"reading {src.label} live: Ctrl-C stops and writes every output", file=sys.stderr, flush=True)
     reader = LiveReader(src, opts.stream_timeout_s).open()
+    out.mkdir(parents=True, exist_ok=True)  # once the stream is there: a stream that is not leaves nothing
     log = SourceLog(src, clf.class_names, reader.info)
     sink = CSVSink(out / "predictions.csv", clf.class_names)
     timer = StageTimer()
@@ -319,7 +334,7 @@ def check_not_live(sources: list[Source]) -> None:
         raise ConfigError(f"{live[0].label}: a live stream is read alone; give it as the only input")
 
 
-def open_stream_frames(url: str | int, timeout_s: float) -> LiveReader:
+def open_live(url: str | int, timeout_s: float) -> LiveReader:
     """An opened :class:`LiveReader` for :meth:`wildfer.Recognizer.analyze_stream`: ``url`` a
     stream URL or ``/dev/videoN``, or an int: that camera."""
     s = f"/dev/video{url}" if isinstance(url, int) else str(url)
