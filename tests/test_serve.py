@@ -121,7 +121,8 @@ def test_page_health_and_openapi(server):
     assert server.get("/healthz", auth=False).json()["ok"] is True
     spec = server.get("/openapi.json").json()
     assert {"/v1/analyze", "/v1/videos", "/v1/jobs", "/v1/jobs/{job_id}", "/v1/jobs/{job_id}/report.html",
-            "/v1/jobs/{job_id}/predictions.csv", "/v1/jobs/{job_id}/summary.json", "/healthz", "/"} <= set(spec["paths"])
+            "/v1/jobs/{job_id}/predictions.csv", "/v1/jobs/{job_id}/summary.json", "/healthz",
+            "/"} <= set(spec["paths"])
     assert server.get("/docs").status_code == 200
 
 
@@ -299,3 +300,16 @@ def test_nothing_was_written_outside_data(server, media):
         assert not list(d.glob("escape.*")), d
     for job in (server.data / "jobs").iterdir():  # only job folders, named by their id
         assert re.fullmatch(r"[0-9a-f]{32}", job.name) and (job / "job.json").is_file()
+
+
+def test_the_server_modules_do_not_import_torch():
+    """Inference is becoming torch-free: building the app imports FastAPI, not torch (the models
+    load at start-up, through wildfer.Recognizer)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from wildfer.serve.app import create_app; from wildfer.serve.config import ServeConfig; "
+            "import wildfer.serve.runner; create_app(ServeConfig()); print('torch' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                         env={"PYTHONPATH": str(Path(__file__).resolve().parents[1] / "src")}).stdout
+    assert out.strip() == "False"

@@ -176,7 +176,8 @@ class LiveReader:
                     self.arrival[i] = time.monotonic()
                     self._cond.notify()
         except av.error.ExitError:
-            ended = "stopped" if self._stop.is_set() else f"no frame for {self.timeout_s:g} s: taken as the stream's end"
+            ended = ("stopped" if self._stop.is_set()
+                     else f"no frame for {self.timeout_s:g} s: taken as the stream's end")
         except av.error.FFmpegError as e:
             ended = self.info.error = f"{e.__class__.__name__}: {e}"
         finally:
@@ -246,13 +247,22 @@ def stop_on_signals(reader: LiveReader):
 
 
 def warm_up(clf, detectors) -> None:
-    """One pass of the detector and the classifier on a blank frame and crop, before the stream
-    opens: their first calls are slow (lazy initialisation), and would be the first frames'
-    latency."""
+    """Detect, align and classify the faces of matplotlib's sample portrait once, before the
+    stream opens: the detectors' and the classifier's first calls are slow (lazy initialisation:
+    MTCNN's later stages run only once a face is found), and would be the first faces' latency."""
+    from ..data.datasets import load_image
+    from ..errors import WildferError
+    from .align import align_faces
+    from .demo import sample_photo
     from .run import StageTimer
 
-    detectors["video"](timer=StageTimer())(np.zeros((240, 320, 3), np.uint8), True)
-    clf(np.zeros((1, clf.in_chans, clf.crop_size, clf.crop_size), np.uint8))
+    try:
+        rgb = load_image(sample_photo(), 3)
+    except WildferError:  # no sample photo: a blank frame warms the first stages at least
+        rgb = np.zeros((240, 320, 3), np.uint8)
+    faces = detectors["video"](timer=StageTimer())(rgb, True)
+    crops = align_faces(rgb, faces.landmarks, clf.crop_size, clf.in_chans, "fer") if len(faces) else None
+    clf(crops if crops is not None else np.zeros((1, clf.in_chans, clf.crop_size, clf.crop_size), np.uint8))
 
 
 def predict_live(src: Source, out: Path, opts, clf, detectors):

@@ -372,7 +372,10 @@ def iter_frames(frames: Iterable[Frame], is_video: bool, fps: float, clf: Classi
             waiting.append(ff)
             t0 = timer.add("align", t0)
             k += 1
-            if n_pending >= opts.batch_size:
+            # Also when no face waits for the classifier (a frame without faces): the smoother then
+            # releases what this frame's time completes, instead of holding it until the next face
+            # (the same rows, sooner: a live stream's rows must not wait for someone to reappear).
+            if n_pending >= opts.batch_size or not n_pending:
                 classify_pending(fr.time_s)
             for done in ready():
                 yield done

@@ -1,8 +1,8 @@
 """Inputs of ``wildfer predict``: expand paths/folders/globs into sources and stream their frames.
 
 A *source* is one video file, one image file or one live stream (a ``rtsp://``, ``udp://``,
-``http(s)://`` URL or a camera ``/dev/videoN``: :mod:`.live` reads those). Frames come out one at a time as RGB uint8
-``(H, W, 3)`` arrays (a video is never held in memory as a whole), each tagged with its 0-based
+``http(s)://`` URL or a camera ``/dev/videoN``: :mod:`.live` reads those). Frames come out one
+at a time as RGB uint8 ``(H, W, 3)`` arrays (a video is never held in memory as a whole), each tagged with its 0-based
 frame number in the file, its time in seconds (photos: frame 0, time 0) and, when asked for, the
 number of its shot (camera cuts before it, :mod:`.cuts`). Video frames are
 decoded and converted to RGB a few frames ahead in a background thread (:func:`prefetched`), so

@@ -201,7 +201,8 @@ def _start_ray(address: str | None):
 
 
 def create_app(cfg: ServeConfig) -> Front:
-    """The application for ``cfg`` (:class:`Front` around the FastAPI app, ``.app``) (checked by :func:`wildfer.serve.config.resolve`). Loads the
+    """The application for ``cfg`` (checked by :func:`wildfer.serve.config.resolve`): :class:`Front`
+    around the FastAPI app (``.app``). Loads the
     models and recovers the jobs under ``cfg.data`` at start-up (lifespan)."""
     from fastapi import FastAPI, Query, Request
     from fastapi.exceptions import RequestValidationError
@@ -267,7 +268,8 @@ def create_app(cfg: ServeConfig) -> Front:
 
     @app.post("/v1/analyze", summary="The faces in one photo", openapi_extra=_upload_body("the photo (JPEG, PNG, ...)"),
               responses={200: {"content": {"image/jpeg": {}}, "description": "faces JSON, or the annotated JPEG"}})
-    async def analyze(request: Request, annotate: bool = Query(False, description="return the photo annotated, as a JPEG")):
+    async def analyze(request: Request,
+                      annotate: bool = Query(False, description="return the photo annotated, as a JPEG")):
         from ..errors import WildferError
 
         photos: Photos = state["photos"]

@@ -152,6 +152,7 @@ class JobStore:
             if job is None:
                 return None
             job = dict(job)
+            job["queue_position"] = (list(self._queue).index(job_id) + 1) if job_id in self._queue else None
         prog = read_json(self.folder(job_id) / "progress.json") or {}
         done = int(prog.get("frames_done", 0))
         if job["state"] == "done":
@@ -159,8 +160,6 @@ class JobStore:
         total = job.get("frames_total") or 0
         job["frames_done"] = done
         job["progress"] = 1.0 if job["state"] == "done" else (round(min(done / total, 1.0), 4) if total else None)
-        with self._lock:
-            job["queue_position"] = (list(self._queue).index(job_id) + 1) if job_id in self._queue else None
         return job
 
     def list(self) -> list[dict]:
