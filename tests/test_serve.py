@@ -164,6 +164,13 @@ def test_a_non_local_host_needs_a_token(capsys, monkeypatch, tmp_path):
     assert "--token must be at least 8" in capsys.readouterr().err
 
 
+def test_a_port_in_use_is_a_one_line_error(server, capsys, tmp_path):
+    assert main(["serve", "--port", str(server.port), "--data", str(tmp_path / "d")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err == (f"wildfer: error: --host 127.0.0.1 --port {server.port}: cannot listen there "
+                   "(Address already in use)"), err
+
+
 # --- limits ---------------------------------------------------------------------------------------------
 
 def test_photo_queue_bounded_503_and_all_else_answered(server, media):

@@ -407,6 +407,22 @@ def create_app(cfg: ServeConfig) -> Front:
     return Front(app, cfg.token, cfg.max_upload_bytes, too_large)
 
 
+def _check_port(host: str, port: int) -> None:
+    """A one-line :class:`~wildfer.errors.ConfigError` when ``host:port`` cannot be listened on
+    (in use, or not an address of this machine), before the models load."""
+    import socket
+
+    from ..errors import ConfigError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            s.bind(infos[0][4])
+    except OSError as e:
+        raise ConfigError(f"--host {host} --port {port}: cannot listen there ({e.strerror or e})") from None
+
+
 def serve(cfg: ServeConfig) -> None:
     """Run the server until Ctrl-C or SIGTERM (then running jobs stop and resume at the next start)."""
     import uvicorn
@@ -414,6 +430,7 @@ def serve(cfg: ServeConfig) -> None:
     from .config import resolve
 
     cfg = resolve(cfg)
+    _check_port(cfg.host, cfg.port)
     if cfg.ray:
         from ..pipeline.ray_exec import check_ray
 
