@@ -141,6 +141,24 @@ def test_the_stream_s_end_writes_everything(clip, tmp_path):
     assert (out / "abaw_predictions.txt").is_file()
 
 
+def test_an_http_stream_read_to_its_end(clip, tmp_path):
+    """ffmpeg as an HTTP server (``-listen 1``) on loopback: wildfer connects, reads it in real
+    time, and stops when the server closes the stream."""
+    port, out = free_port(), tmp_path / "out"
+    url = f"http://127.0.0.1:{port}"
+    server = subprocess.Popen([ffmpeg(), "-nostdin", "-loglevel", "quiet", "-re", "-i", str(clip), "-c:v", "libx264",
+                               "-preset", "ultrafast", "-tune", "zerolatency", "-g", "10", "-f", "mpegts", "-listen",
+                               "1", url], stdin=subprocess.DEVNULL)
+    try:
+        run = Predict(url, out, "--stream-timeout", "5")
+        code, said, err = run.wait(120)
+    finally:
+        server.kill()
+        server.wait()
+    assert code == 0 and "Traceback" not in err, err
+    complete_outputs(out, url, "the stream ended")
+
+
 def test_analyze_stream_yields_frames_as_they_come(clip):
     port = free_port()
     rec = wildfer.Recognizer()

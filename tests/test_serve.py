@@ -88,7 +88,7 @@ def test_video_job_from_upload_to_outputs(server, media, tmp_path):
     assert early.status_code in (200, 409)  # 409 while it runs (unless it already finished)
     done = server.wait_job(job["id"])
     assert done["state"] == "done" and done["error"] is None, done
-    assert done["frames_done"] == 10 and done["progress"] == 1.0 and done["attempts"] == 1
+    assert done["frames_done"] == 10 and done["progress"] == 1.0 and done["attempts"] == 1 and done["errors"] == []
     # the same rows as `wildfer predict` on the same file (its source column: the path as given)
     assert main(["predict", str(media["clip"]), "--out", str(tmp_path / "ref"), "--quiet", "--no-plots"]) == 0
     ref = (tmp_path / "ref" / "predictions.csv").read_bytes().replace(f"{media['clip']},".encode(), b"input.mp4,")

@@ -84,6 +84,7 @@ def test_killed_job_fails_with_its_reason_queue_bounds_delete_stops_and_sigterm_
     os.kill(pid, signal.SIGKILL)
     failed = s.wait_job(job["id"])
     assert failed["state"] == "failed" and "was killed by signal 9 before it finished" in failed["error"]
+    assert failed["errors"] == [failed["error"]]
     assert s.get(f"/v1/jobs/{job['id']}/predictions.csv").status_code == 409
 
     # one running, two waiting (--queue 2): the next is refused, with nothing left behind

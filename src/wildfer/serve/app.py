@@ -9,7 +9,7 @@ Routes (every one but ``/healthz`` needs ``Authorization: Bearer TOKEN`` when a 
                                             (wildfer.Face's fields), or the annotated JPEG
     POST   /v1/videos[?annotate=1]          multipart field ``file``: one video -> 202 {"id", ...}
     GET    /v1/jobs                         {"jobs": [...]}, oldest first, finished ones included
-    GET    /v1/jobs/{id}                    state, progress, frames_done, error, links
+    GET    /v1/jobs/{id}                    state, progress, frames_done, errors (error: why it failed), links
     GET    /v1/jobs/{id}/predictions.csv    | report.html | summary.json (once done; 409 before)
     GET    /v1/jobs/{id}/plots/...png, /annotated/...mp4    the files report.html links to
     DELETE /v1/jobs/{id}                    stops and removes the job

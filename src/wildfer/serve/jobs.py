@@ -155,8 +155,13 @@ class JobStore:
             job["queue_position"] = (list(self._queue).index(job_id) + 1) if job_id in self._queue else None
         prog = read_json(self.folder(job_id) / "progress.json") or {}
         done = int(prog.get("frames_done", 0))
+        finished = job["state"] in ("done", "failed")
+        result = (read_json(self.folder(job_id) / "result.json") or {}) if finished else {}
         if job["state"] == "done":
-            done = max(done, int((read_json(self.folder(job_id) / "result.json") or {}).get("frames", done)))
+            done = max(done, int(result.get("frames", done)))
+        # every problem, in words: why it failed, or a decoding error that ended the video early
+        job["errors"] = [e for e in (job.get("error"), result.get("decode_error") and
+                                     f"decoding stopped early ({result['decode_error']})") if e]
         total = job.get("frames_total") or 0
         job["frames_done"] = done
         job["progress"] = 1.0 if job["state"] == "done" else (round(min(done / total, 1.0), 4) if total else None)
