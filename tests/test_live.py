@@ -64,7 +64,7 @@ class Predict:
             if "live: Ctrl-C stops" in line:
                 self.ready.set()
 
-    def wait(self, timeout: float = 60) -> tuple[int, str, str]:
+    def wait(self, timeout: float = 300) -> tuple[int, str, str]:
         code = self.proc.wait(timeout)
         return code, self.proc.stdout.read(), "".join(self.err)
 
@@ -89,7 +89,8 @@ def complete_outputs(out: Path, url: str, ended: str) -> dict:
     assert s["source"] == url and ended in live["ended"]
     assert live["frames_received"] == live["frames_processed"] + live["frames_skipped"]
     assert live["latency_s"]["frames"] == len(table) - 1 == s["frames_with_face"]
-    assert 0 < live["latency_s"]["p50"] <= live["latency_s"]["p95"] < 3  # seconds (a CPU shared with others)
+    # seconds; a sanity bound for a loaded machine (benchmarks/bench_live.py measures it: 0.27 s p50)
+    assert 0 < live["latency_s"]["p50"] <= live["latency_s"]["p95"] < 5
     assert (out / "plots" / f"{summary.stem.removesuffix('.json')}.png").is_file()
     page = (out / "report.html").read_text()
     assert page.count('<section class="source"') == 1 and url in page
@@ -102,15 +103,17 @@ def test_udp_stream_rows_appear_while_it_runs_and_ctrl_c_writes_everything(clip,
     run = Predict(url, out, "--stream-timeout", "5")
     sender = None
     try:
-        assert run.ready.wait(120), "".join(run.err)
+        assert run.ready.wait(400), "".join(run.err)
         sender = stream(clip, port, loop=True)
         t0 = time.monotonic()
-        while not rows(out) and time.monotonic() - t0 < 30:
+        while not rows(out) and time.monotonic() - t0 < 120:
             time.sleep(0.1)
         first = len(rows(out))
         assert first > 0, "".join(run.err)
-        time.sleep(2)
-        assert len(rows(out)) >= first + 5  # 10 fps, a face in every frame: rows keep coming, flushed
+        t0 = time.monotonic()  # a face in every frame: rows keep coming, flushed, while it runs
+        while len(rows(out)) < first + 5 and time.monotonic() - t0 < 60:
+            time.sleep(0.1)
+        assert len(rows(out)) >= first + 5
         run.proc.send_signal(signal.SIGINT)
         code, said, err = run.wait()
     finally:
@@ -129,7 +132,7 @@ def test_the_stream_s_end_writes_everything(clip, tmp_path):
     url = f"udp://127.0.0.1:{port}"
     run = Predict(url, out, "--stream-timeout", "2", "--abaw")
     try:
-        assert run.ready.wait(120), "".join(run.err)
+        assert run.ready.wait(400), "".join(run.err)
         sender = stream(clip, port, loop=False)
         assert sender.wait(60) == 0
         code, said, err = run.wait()

@@ -49,7 +49,7 @@ def server(tmp_path_factory):
 @pytest.fixture(scope="module")
 def page(server):
     drv = browser()
-    drv.set_script_timeout(120)
+    drv.set_script_timeout(600)
     drv.get(f"{server.url}/?token={TOKEN}")
     yield drv
     drv.quit()
@@ -73,7 +73,9 @@ def drop(page, paths) -> None:
     page.find_element(By.ID, "files").send_keys("\n".join(str(p.resolve()) for p in paths))
 
 
-def wait_results(page, n: int, timeout: float = 180) -> list[dict]:
+def wait_results(page, n: int, timeout: float = 600) -> list[dict]:
+    """The page's results once ``n`` are shown and none is still working (the time-out is an
+    upper bound for a loaded machine: a video job there can take minutes to start)."""
     from selenium.webdriver.support.ui import WebDriverWait
 
     probe = """return [...document.querySelectorAll("section.result")].map((s) => ({

@@ -17,7 +17,7 @@ def test_ray_sends_video_jobs_through_predict_ray(tmp_path):
     joins it; the rows are those of one process."""
     pytest.importorskip("ray", reason="the ray extra is not installed")
     clip = face_clip(tmp_path / "short.mp4", n_face=6, n_empty=2)
-    s = Server(tmp_path, "--ray", "local", own_tmpdir=False).start(timeout=180)
+    s = Server(tmp_path, "--ray", "local", own_tmpdir=False).start(timeout=400)
     done = s.wait_job(post_video(s, clip)["id"])
     assert done["state"] == "done", done
     assert main(["predict", str(clip), "--out", str(tmp_path / "ref"), "--quiet", "--no-plots"]) == 0

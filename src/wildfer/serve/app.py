@@ -95,9 +95,7 @@ class Photos:
         self.recognizers: SimpleQueue = SimpleQueue()
         for _ in range(workers):
             # as wildfer.analyze's (api.default_recognizer): the same faces for the same file
-            rec = Recognizer()
-            self.recognizers.put(rec)
-        self.class_names = rec.class_names
+            self.recognizers.put(Recognizer())
         self.executor = ThreadPoolExecutor(workers, thread_name_prefix="wildfer-photo")
         self.capacity, self.in_flight = workers + queue, 0
 
@@ -156,12 +154,15 @@ def _upload_body(what: str) -> dict:
     return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
 
 
-def _face_json(face) -> dict:
-    return asdict(face)
+def _analyze(rec, path: Path, annotate: bool) -> tuple[list, bytes | None]:
+    """The faces of the photo at ``path`` (:meth:`wildfer.Recognizer.analyze`) and, with
+    ``annotate``, the photo as a JPEG with each face's box and ``id: label score`` drawn (as
+    ``predict --annotate`` draws it)."""
+    faces = rec.analyze(path)
+    return faces, (_annotated_jpeg(path, faces, rec.class_names) if annotate else None)
 
 
 def _annotated_jpeg(path: Path, faces, class_names: list[str]) -> bytes:
-    """The photo with each face's box and ``id: label score`` drawn (as predict --annotate draws it)."""
     import io
 
     import numpy as np
@@ -186,9 +187,9 @@ def _start_ray(address: str | None):
     the ``ray`` module, or None for any other address (the jobs join that cluster themselves)."""
     if address != "local":
         return None
-    from ..pipeline.ray_exec import import_ray
-
     import signal
+
+    from ..pipeline.ray_exec import import_ray
 
     ray = import_ray()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the machine
@@ -287,15 +288,12 @@ def create_app(cfg: ServeConfig) -> Front:
                 raise Refused(415, f"{name}: a video; POST it to /v1/videos")
             path = path.rename(path.with_suffix(media.ext))
             try:
-                faces = await photos.run(lambda rec: rec.analyze(path))
-                if annotate:
-                    jpeg = await asyncio.get_running_loop().run_in_executor(
-                        None, _annotated_jpeg, path, faces, photos.class_names)
+                faces, jpeg = await photos.run(lambda rec: _analyze(rec, path, annotate))
             except WildferError as e:  # the CLI's reason, naming the client's file instead of ours
                 raise Refused(422, str(e).replace(str(path), name)) from None
             if annotate:
                 return Response(jpeg, media_type="image/jpeg")
-            return {"faces": [_face_json(f) for f in faces]}
+            return {"faces": [asdict(f) for f in faces]}
         finally:
             photos.in_flight -= 1
             if path is not None:
