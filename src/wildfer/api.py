@@ -10,6 +10,9 @@
         for face in frame.faces:
             print(frame.frame, frame.time_s, face.face_id, face.label)
 
+    for frame in rec.analyze_stream("rtsp://camera.local/stream"):  # live: until the stream ends
+        ...
+
     df = wildfer.read_predictions("out/predictions.csv")  # `wildfer predict`'s rows as a DataFrame
 
 The same pipeline as ``wildfer predict`` runs underneath (detect -> align -> track -> classify ->
@@ -179,6 +182,39 @@ class Recognizer:
 
         return results()
 
+    def analyze_stream(self, url: str | int, timeout_s: float = 5.0) -> Iterator[FrameResult]:
+        """One :class:`FrameResult` per processed frame of a live stream, as it comes: ``url`` a
+        ``rtsp://``, ``udp://`` or ``http(s)://`` URL, ``/dev/videoN``, or an int N (camera N).
+
+        Frames are read off the stream as they arrive; when the loop is slower than the stream,
+        the frames it had no time for are skipped (``frame`` counts them: it numbers the frames
+        since the stream was opened), so results follow the stream closely instead of falling
+        behind. Each frame's faces are classified at once and smoothed over ``smooth_s``, so a
+        result comes about ``smooth_s / 2`` seconds after its frame arrived. Ends when the stream
+        does, when no frame arrives for ``timeout_s`` seconds, or when the loop stops (break).
+        A stream that cannot be opened raises :class:`~wildfer.errors.DataError` naming it, at
+        the call (``wildfer.pipeline.live``).
+        """
+        from dataclasses import replace
+
+        from .pipeline.live import open_live
+        from .pipeline.run import iter_frames
+
+        reader = open_live(url, timeout_s)
+        names = self.class_names
+        opts = replace(self.options, batch_size=1)  # a frame's faces never wait for later frames
+        stream = iter_frames(iter(reader), True, reader.info.fps, self.classifier, self.detectors["video"], opts)
+
+        def results() -> Iterator[FrameResult]:
+            try:
+                with closing(stream):
+                    for ff in stream:
+                        yield FrameResult(ff.index, ff.time_s, _faces(ff, names))
+            finally:
+                reader.close()
+
+        return results()
+
     def _faces_of(self, frames) -> list[Face]:
         from .pipeline.run import iter_frames
 
@@ -187,10 +223,13 @@ class Recognizer:
 
     @staticmethod
     def _one_source(path: str | Path, expand_inputs):
-        p = Path(path)
-        if p.is_dir():
-            raise ConfigError(f"{p}: a folder; give one file (wildfer predict reads folders)")
-        (src,) = expand_inputs([p])  # a missing or empty file, or an unknown extension: DataError
+        if Path(path).is_dir():
+            raise ConfigError(f"{path}: a folder; give one file (wildfer predict reads folders)")
+        # str, not Path: Path("https://a/b.jpg") would read "https:/a/b.jpg"; a URL stays one
+        (src,) = expand_inputs([str(path)])  # a missing or empty file, an unknown extension: DataError
+        if src.live:
+            raise ConfigError(f"{src.label}: a live stream or URL; Recognizer.analyze_stream(url) reads live "
+                              "streams, analyze and analyze_video read files")
         return src
 
 

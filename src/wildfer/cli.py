@@ -152,7 +152,8 @@ def split(
 
 @app.command()
 def predict(
-    inputs: Optional[List[str]] = typer.Argument(None, help="Videos, photos, folders or globs."),
+    inputs: Optional[List[str]] = typer.Argument(None, help="Videos, photos, folders or globs; or one live stream: "
+                                                            "rtsp://, udp://, http(s):// (read as it comes)."),
     out: Path = typer.Option(..., "--out", help="Output folder (predictions.csv, summaries/, plots/, ...)."),
     model: str = typer.Option("default", "--model",
                               help="Shipped name (default: accurate; fast: many faces per frame, weak machines; default-int8, fast-int8), "
@@ -195,6 +196,10 @@ def predict(
                                       help="Run the sources on a Ray cluster: local (start one here), auto, HOST:PORT "
                                            "or ray://HOST:10001 (join a running one); needs the extra ray."),
     demo: bool = typer.Option(False, "--demo", help="Build a demo clip from matplotlib's sample photo in OUT and run on it."),
+    camera: Optional[int] = typer.Option(None, "--camera", metavar="N",
+                                         help="Read camera N (/dev/videoN, V4L2) live, until Ctrl-C."),
+    stream_timeout: float = typer.Option(PREDICT_DEFAULTS.stream_timeout_s, "--stream-timeout",
+                                         help="A live stream that sends no frame for this many seconds has ended."),
 ) -> None:
     """Expressions of every face in photos and videos -> OUT/predictions.csv and friends."""
     from .errors import ConfigError, DataError
@@ -206,23 +211,58 @@ def predict(
         from .pipeline.demo import build_demo_clip
 
         paths.append(str(build_demo_clip(Path(out) / "demo.mp4")))
+    if camera is not None:
+        paths.append(f"/dev/video{camera}")
     if not paths:
         raise ConfigError("give at least one video, photo, folder or glob (or --demo)")
     opts = PredictOptions(model=model, detector=detector, check_detector=check_detector, check_max=check_max,
                           photo_detector=photo_detector, detect_every=detect_every, detect_max_side=detect_size or None,
                           min_face=min_face, stride=stride, smooth_s=smooth, batch_size=batch_size, annotate=annotate,
                           abaw=abaw, plots=plots, progress=not quiet, threads=threads,
-                          backend=backend, resume=resume, ray=ray,
+                          backend=backend, resume=resume, ray=ray, stream_timeout_s=stream_timeout,
                           workers=workers if workers is not None else 0 if ray else PREDICT_DEFAULTS.workers)
     res = run_predict(paths, out, opts)
     if res.resumed:
         typer.echo(f"{len(res.resumed)} source(s) finished by an earlier run were kept, not redone")
     typer.echo(face_table(res))
+    if res.live:
+        from .pipeline.live import live_line
+
+        typer.echo(live_line(res.live))
     typer.echo(run_summary(res))
     if res.failed:  # the others' outputs are written; exit 2 so that scripts notice the gap
         more = f" (and {len(res.failed) - 1} more, listed above)" if len(res.failed) > 1 else ""
         raise DataError(f"{len(res.failed)} source(s) failed, the rest are done (--resume retries only these): "
                         f"{res.failed[0][1]}{more}")
+
+
+@app.command()
+def serve(
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on; other than loopback needs --token."),
+    port: int = typer.Option(8000, "--port", help="TCP port."),
+    data: Path = typer.Option(Path("wildfer-data"), "--data",
+                              help="Folder for video jobs and uploads in flight; nothing is written elsewhere."),
+    token: Optional[str] = typer.Option(None, "--token", help="Bearer token every route but /healthz needs "
+                                        "(default: $WILDFER_TOKEN)."),
+    workers: int = typer.Option(1, "--workers", help="Photos analysed at once (a model each) and video jobs run at once."),
+    ray: Optional[str] = typer.Option(None, "--ray", metavar="ADDRESS",
+                                      help="Run video jobs on a Ray cluster, as predict --ray (local, auto, HOST:PORT, "
+                                           "ray://HOST:10001)."),
+    max_upload_mb: float = typer.Option(200.0, "--max-upload-mb", help="Largest request body, MB (413 above)."),
+    max_pixels: int = typer.Option(40_000_000, "--max-pixels",
+                                   help="Largest photo or video frame, width x height (413 above)."),
+    queue: int = typer.Option(64, "--queue", help="Photos and video jobs that may wait; more get 503."),
+) -> None:
+    """HTTP API and a web page: POST /v1/analyze (photos), /v1/videos (jobs), GET / (the page)."""
+    from .serve.config import ServeConfig
+
+    try:
+        from .serve.app import serve as run_server
+        import fastapi, uvicorn  # noqa: E401,F401 -- the extra's parts, checked before anything starts
+    except ImportError as e:
+        raise WildferError(f"serve needs the serve extra: pip install 'wildfer[serve]' ({e})") from None
+    run_server(ServeConfig(host=host, port=port, data=data, token=token, workers=workers, ray=ray,
+                           max_upload_mb=max_upload_mb, max_pixels=max_pixels, queue=queue))
 
 
 @app.command()

@@ -53,6 +53,8 @@ class PredictOptions:
     # Ray cluster to run the sources on: "local" (started for the run), "auto", "HOST:PORT" or
     # "ray://HOST:10001" (a running one); None = this machine only (``workers``).
     ray: str | None = None
+    # A live stream (pipeline.live) that sends no frame for this many seconds has ended.
+    stream_timeout_s: float = 5.0
 
 
 PREDICT_DEFAULTS = PredictOptions()

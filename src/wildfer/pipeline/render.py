@@ -83,7 +83,7 @@ def draw_faces(img: np.ndarray, boxes: np.ndarray, texts: list[str], colors: lis
     return img
 
 
-def _draw_rows(img: np.ndarray, boxes: np.ndarray, fids: np.ndarray, labels: np.ndarray, scores: np.ndarray,
+def draw_rows(img: np.ndarray, boxes: np.ndarray, fids: np.ndarray, labels: np.ndarray, scores: np.ndarray,
                class_names: list[str]) -> np.ndarray:
     """:func:`draw_faces` with the labels ``<face id>: <class> <score>``, coloured by class."""
     texts = [f"{f}: {class_names[k]} {s:.2f}" for f, k, s in zip(fids, labels, scores)]
@@ -132,7 +132,7 @@ def plot_timeline(log: SourceLog, path: Path) -> Path:
     axes[-1, 0].set_xlabel("time (s)")
     handles = [plt.Rectangle((0, 0), 1, 1, color=colors[i]) for i in range(len(log.class_names))]
     fig.legend(handles, log.class_names, loc="upper right", ncol=min(8, len(log.class_names)), fontsize=7)
-    title = log.source.path.name
+    title = log.source.display_name
     if left_out:
         seen = max(p["frames"] for p in log.people(fps)[MAX_PLOTTED_PEOPLE:])
         title += f": the {len(people)} people seen longest; {left_out} more not shown (each seen <= {seen} frames)"
@@ -174,7 +174,7 @@ def annotate_video(log: SourceLog, path: Path, stride: int = 1) -> Path:
             if len(cur) or fr.index % stride == 0:
                 shown = cur
         img = np.ascontiguousarray(fr.rgb[: st.height, : st.width])
-        _draw_rows(img, boxes[shown], fids[shown], labels[shown], scores[shown], log.class_names)
+        draw_rows(img, boxes[shown], fids[shown], labels[shown], scores[shown], log.class_names)
         for pkt in st.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
             out.mux(pkt)
     for pkt in st.encode():
@@ -206,7 +206,7 @@ def annotated_photo(log: SourceLog, max_side: int | None = None) -> np.ndarray:
         img = img.copy()  # the decoded photo may be read-only; the caller gets a picture of its own
     labels = log.labels
     scores = log.probs[np.arange(len(labels)), labels]
-    return _draw_rows(img, boxes, log.face_ids, labels, scores, log.class_names)
+    return draw_rows(img, boxes, log.face_ids, labels, scores, log.class_names)
 
 
 def annotate_photo(log: SourceLog, path: Path) -> Path:

@@ -146,11 +146,11 @@ def section_html(log: SourceLog, outputs: dict[str, list[Path]], out: Path, stri
             meta += f" · decoding stopped early ({escape(info.error)})"
     else:
         meta = f"photo · {info.width}×{info.height} · {len(people)} {'face' if len(people) == 1 else 'faces'}"
-    parts = [f'<section class="source" data-kind="{src.kind}">', f"<h2>{escape(src.path.name)}</h2>",
+    parts = [f'<section class="source" data-kind="{src.kind}">', f"<h2>{escape(src.display_name)}</h2>",
              f'<p class="meta">{meta}</p>', _links(outputs, out)]
     if src.kind == "image" and people:
         parts.append(f'<img class="photo" src="{jpeg_uri(annotated_photo(log, PHOTO_SIDE))}" '
-                     f'alt="{escape(src.path.name)}, annotated">')
+                     f'alt="{escape(src.display_name)}, annotated">')
     if not people:
         parts.append("<p>no face found</p></section>")
         return "\n".join(parts) + "\n"
@@ -217,17 +217,17 @@ def write_report(out: Path, sources: list[Source], names: list[str], opts: Predi
     toc, sections = [], []
     for i, (src, name) in enumerate(zip(sources, names)):
         anchor = f"source-{i + 1}"
-        toc.append(f'<li><a href="#{anchor}">{escape(src.path.name)}</a></li>')
+        toc.append(f'<li><a href="#{anchor}">{escape(src.display_name)}</a></li>')
         sections.append(f'<div id="{anchor}">')
         if src.path in failed:
-            sections.append(f'<section class="source failed"><h2>{escape(src.path.name)}</h2>'
+            sections.append(f'<section class="source failed"><h2>{escape(src.display_name)}</h2>'
                             f"<p>failed: {escape(failed[src.path])}</p></section>")
         elif section_path(out, name).is_file():
             sections.append(section_path(out, name).read_text(encoding="utf-8"))
             if src.path in resumed:
                 sections.append('<p class="sub">(finished by an earlier run into this folder)</p>')
         else:  # finished by an earlier run of a wildfer that wrote no report
-            sections.append(f'<section class="source"><h2>{escape(src.path.name)}</h2><p>finished by an earlier '
+            sections.append(f'<section class="source"><h2>{escape(src.display_name)}</h2><p>finished by an earlier '
                             "run that left no report section; its summary is in summaries/</p></section>")
         sections.append("</div>")
     if len(sources) > 1:

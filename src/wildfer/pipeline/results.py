@@ -214,7 +214,7 @@ class SourceLog:
         (:meth:`~wildfer.pipeline.classify.Classifier.describe`)."""
         info = self.info
         return {
-            "source": str(self.source.path),
+            "source": self.source.label,
             "kind": self.source.kind,
             "model": model,
             "backend": backend,

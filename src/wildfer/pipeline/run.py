@@ -34,6 +34,7 @@ from .resume import (clear_done, drop_parts_folder, mark_done, merge_part, read_
 from .results import CSVSink, FaceRow, SourceLog, write_summary
 from ..detectors.schedule import DetectionSchedule
 from .smooth import StreamSmoother
+from .live import check_not_live
 from .sources import Frame, Source, expand_inputs, open_frames, probe
 from .track import IoUTracker
 
@@ -58,6 +59,7 @@ class PredictResult:
     classifier: dict[str, str] = field(default_factory=dict)  # Classifier.describe(): model, backend, precision
     classifier_note: str = ""  # why --backend auto did not take the int8 copy ("" if it did or was not asked)
     report: Path | None = None  # report.html (pipeline.report)
+    live: dict | None = None  # a live source: pipeline.live.LiveStats.as_dict() (also in its summary)
 
 
 @dataclass
@@ -124,7 +126,8 @@ def check_options(opts: PredictOptions) -> None:
         raise ConfigError("--smooth must be >= 0 seconds")
 
 
-def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions = PredictOptions()) -> PredictResult:
+def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions = PredictOptions(),
+            on_frame: Callable[[], None] | None = None) -> PredictResult:
     """Run the whole pipeline on ``inputs`` (files, folders, globs); write everything to ``out_dir``.
 
     Raises :class:`~wildfer.errors.WildferError` subclasses for bad input before any work starts
@@ -132,7 +135,9 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
     error stops later (say, a file replaced mid-run) leaves no rows and lands in ``failed``; the
     others go on. With ``opts.workers > 1`` sources run in worker processes (pipeline.parallel),
     with ``opts.ray`` on a Ray cluster (pipeline.ray_exec); ``predictions.csv`` and every other
-    output are the same as with one.
+    output are the same as with one. A live stream (a URL or a camera) is read alone, as it
+    comes (:mod:`.live`). ``on_frame`` is called per processed frame in this process (not in
+    worker processes or on Ray: there, per finished source), say to report progress.
     """
     check_options(opts)
     if opts.plots and not plots_available():
@@ -151,11 +156,20 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
     if out.exists() and not out.is_dir():
         raise ConfigError(f"{out}: --out must be a folder, and this is a file")
     sources = expand_inputs(inputs)
-    n_frames = [probe(s) for s in sources]
+    check_not_live(sources)
+    if sources[0].live:
+        from .live import live_options
+
+        live_options(opts)  # a usage mistake before the models load
+    n_frames = [0 if s.live else probe(s) for s in sources]
     set_threads(opts.threads)
     # Loaded here even when workers do the work: a bad --model or --detector fails before any
     # process starts, and the CSV header needs the class names.
     clf, detectors = load_models(opts)
+    if sources[0].live:
+        from .live import predict_live
+
+        return predict_live(sources[0], out, opts, clf, detectors)
     out.mkdir(parents=True, exist_ok=True)
     names = _unique_names(sources)
     done: dict[str, dict[str, list[Path]]] = {}
@@ -180,7 +194,7 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
 
             outcomes = run_parallel(sources, names, todo, in_parts, n_frames, opts, out, sink)
         else:
-            outcomes = _run_serial(sources, names, set(done), in_parts, clf, detectors, opts, out, sink)
+            outcomes = _run_serial(sources, names, set(done), in_parts, clf, detectors, opts, out, sink, on_frame)
     finally:
         sink.close()
     drop_parts_folder(out)
@@ -193,7 +207,8 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
 
 
 def _run_serial(sources: list[Source], names: list[str], done: set[str], in_parts: set[str], clf: Classifier,
-                detectors: dict, opts: PredictOptions, out: Path, sink: CSVSink) -> dict[int, SourceOutcome]:
+                detectors: dict, opts: PredictOptions, out: Path, sink: CSVSink,
+                on_frame: Callable[[], None] | None = None) -> dict[int, SourceOutcome]:
     """Every source not ``done``, one after the other in this process, rows straight into ``sink``."""
     outcomes = {}
     for i, (src, name) in enumerate(zip(sources, names)):
@@ -203,7 +218,7 @@ def _run_serial(sources: list[Source], names: list[str], done: set[str], in_part
             continue
         size = sink.tell()
         try:
-            outcomes[i] = process_source(src, name, clf, detectors, opts, sink, out)
+            outcomes[i] = process_source(src, name, clf, detectors, opts, sink, out, on_frame)
         except WildferError as e:
             sink.truncate(size)  # no partial rows; no marker either, so --resume tries it again
             outcomes[i] = SourceOutcome(error=str(e))
@@ -360,7 +375,10 @@ def iter_frames(frames: Iterable[Frame], is_video: bool, fps: float, clf: Classi
             waiting.append(ff)
             t0 = timer.add("align", t0)
             k += 1
-            if n_pending >= opts.batch_size:
+            # Also when no face waits for the classifier (a frame without faces): the smoother then
+            # releases what this frame's time completes, instead of holding it until the next face
+            # (the same rows, sooner: a live stream's rows must not wait for someone to reappear).
+            if n_pending >= opts.batch_size or not n_pending:
                 classify_pending(fr.time_s)
             for done in ready():
                 yield done
@@ -391,7 +409,7 @@ def _run_source(src: Source, name: str, clf: Classifier, schedule, opts: Predict
     is_video = src.kind == "video"
     total = (info.frames_declared + opts.stride - 1) // opts.stride if info.frames_declared else None
     bar = tqdm(total=total, desc=name, unit="frame", disable=not opts.progress or not is_video, leave=False)
-    label = str(src.path)
+    label = src.label
     rows: list[tuple[FaceRow, np.ndarray]] = []
 
     def write() -> None:

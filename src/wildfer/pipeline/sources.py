@@ -1,7 +1,8 @@
 """Inputs of ``wildfer predict``: expand paths/folders/globs into sources and stream their frames.
 
-A *source* is one video file or one image file. Frames come out one at a time as RGB uint8
-``(H, W, 3)`` arrays (a video is never held in memory as a whole), each tagged with its 0-based
+A *source* is one video file, one image file or one live stream (a ``rtsp://``, ``udp://``,
+``http(s)://`` URL or a camera ``/dev/videoN``: :mod:`.live` reads those). Frames come out one
+at a time as RGB uint8 ``(H, W, 3)`` arrays (a video is never held in memory as a whole), each tagged with its 0-based
 frame number in the file, its time in seconds (photos: frame 0, time 0) and, when asked for, the
 number of its shot (camera cuts before it, :mod:`.cuts`). Video frames are
 decoded and converted to RGB a few frames ahead in a background thread (:func:`prefetched`), so
@@ -33,12 +34,32 @@ class MediaError(DataError):
 
 @dataclass
 class Source:
-    path: Path
-    kind: str  # "video" | "image"
+    path: Path  # a live stream: a file-name-safe stand-in (:func:`.live.stream_name`), never opened
+    kind: str  # "video" | "image" (a live stream: "video")
+    url: str | None = None  # a live stream: what PyAV opens (the URL, or /dev/videoN); None for files
 
     @property
     def name(self) -> str:
         return self.path.stem
+
+    @property
+    def live(self) -> bool:
+        return self.url is not None
+
+    @property
+    def label(self) -> str:
+        """The source as predictions.csv and the summary name it: the path as given, or the URL
+        (its password, if any, replaced by ``***``)."""
+        if self.url is None:
+            return str(self.path)
+        from .live import redact
+
+        return redact(self.url)
+
+    @property
+    def display_name(self) -> str:
+        """The source as report.html and the plots title it: the file's name, or :attr:`label`."""
+        return self.path.name if self.url is None else self.label
 
 
 @dataclass
@@ -75,12 +96,20 @@ def _kind_of(path: Path) -> str:
 def expand_inputs(inputs: list[str | Path]) -> list[Source]:
     """Files, folders (their media files, sorted, not recursive) and globs -> sources.
 
-    Raises :class:`MediaError` for a missing path, an empty file, a glob or folder that matches no
-    media file, or a file with an unknown extension given explicitly.
+    A URL (``scheme://...``) is never taken for a path: ``rtsp://``, ``udp://``, ``http(s)://`` and
+    a camera (``/dev/videoN``) become live sources (:mod:`.live`); any other scheme is refused by
+    name. Raises :class:`MediaError` for a missing path, an empty file, a glob or folder that
+    matches no media file, a file with an unknown extension given explicitly, or a URL not read.
     """
+    from .live import live_source
+
     out: list[Source] = []
     for raw in inputs:
         s = str(raw)
+        live = live_source(s)
+        if live is not None:
+            out.append(live)
+            continue
         if any(ch in s for ch in "*?[") and not Path(s).exists():
             hits = sorted(Path(p) for p in glob.glob(s, recursive=True))
             media = [p for p in hits if p.is_file() and p.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS]

@@ -1,0 +1,440 @@
+"""The HTTP API and the page: :func:`create_app` builds the FastAPI application.
+
+Routes (every one but ``/healthz`` needs ``Authorization: Bearer TOKEN`` when a token is set;
+``GET /`` also takes it once as ``?token=``, so that a browser can open the page)::
+
+    GET    /healthz                         {"ok": true, "version": ...}
+    GET    /                                the page (wildfer/serve/page.html): drop photos or a video
+    POST   /v1/analyze[?annotate=1]         multipart field ``file``: one photo -> {"faces": [...]}
+                                            (wildfer.Face's fields), or the annotated JPEG
+    POST   /v1/videos[?annotate=1]          multipart field ``file``: one video -> 202 {"id", ...}
+    GET    /v1/jobs                         {"jobs": [...]}, oldest first, finished ones included
+    GET    /v1/jobs/{id}                    state, progress, frames_done, errors (error: why it failed), links
+    GET    /v1/jobs/{id}/predictions.csv    | report.html | summary.json (once done; 409 before)
+    GET    /v1/jobs/{id}/plots/...png, /annotated/...mp4    the files report.html links to
+    DELETE /v1/jobs/{id}                    stops and removes the job
+    GET    /docs, /redoc, /openapi.json     FastAPI's OpenAPI docs
+
+Every error is JSON ``{"error": "one line"}`` with a 4xx status (401 token, 404 unknown, 409 not
+ready, 413 too large, 415 not a photo/video or the wrong route, 422 unreadable, 503 queue full);
+a bug is a 500 with no detail but the traceback in the server's log.
+"""
+
+# No `from __future__ import annotations`: FastAPI reads the routes' annotations, imported in create_app.
+
+import asyncio
+import hmac
+import json
+import logging
+import os
+import shutil
+import tempfile
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
+from dataclasses import asdict
+from pathlib import Path
+from queue import SimpleQueue
+
+from .config import ServeConfig
+from .jobs import JobStore, QueueFull, new_id, valid_id
+from .media import Media, Refused, display_name, sniff
+
+log = logging.getLogger("wildfer.serve")
+PAGE = Path(__file__).with_name("page.html")
+CHUNK = 1 << 20
+
+
+def error(status: int, reason: str, headers: dict | None = None):
+    from fastapi.responses import JSONResponse
+
+    return JSONResponse({"error": reason}, status_code=status, headers=headers)
+
+
+class Front:
+    """The ASGI application uvicorn runs: the Bearer token (module docstring) on every route but
+    ``/healthz``, and a body whose declared ``Content-Length`` is over the limit answered 413,
+    both before any byte of the body is read; then the FastAPI app. In front of FastAPI rather
+    than inside it, so that it also guards FastAPI's docs and unknown paths, and so that these
+    413s are JSON like every other error (FastAPI's own max_body_size, which checks the bytes
+    of a body that streams in without a length, answers a declared one in plain text)."""
+
+    def __init__(self, app, token: str | None, max_bytes: int, too_large: str):
+        self.app, self.token, self.max_bytes, self.too_large = app, token, max_bytes, too_large
+
+    async def __call__(self, scope, receive, send):
+        if scope["type"] == "http":
+            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+            if self.token and scope["path"] != "/healthz" and not self._authorised(scope, headers):
+                return await error(401, "missing or wrong token: send 'Authorization: Bearer TOKEN'",
+                                   {"WWW-Authenticate": "Bearer"})(scope, receive, send)
+            length = headers.get("content-length", "")
+            if length.isdigit() and int(length) > self.max_bytes:
+                return await error(413, self.too_large, {"Connection": "close"})(scope, receive, send)
+        return await self.app(scope, receive, send)
+
+    def _authorised(self, scope, headers: dict) -> bool:
+        scheme, _, value = headers.get("authorization", "").partition(" ")
+        if scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self.token.encode()):
+            return True
+        if scope["path"] == "/" and scope["method"] == "GET":
+            from urllib.parse import parse_qs
+
+            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
+            return any(hmac.compare_digest(t.encode(), self.token.encode()) for t in query.get("token", []))
+        return False
+
+
+class Photos:
+    """``workers`` loaded :class:`wildfer.Recognizer` objects, each used by one thread at a time;
+    at most ``workers + queue`` photos in the server at once, more get 503."""
+
+    def __init__(self, workers: int, queue: int):
+        from ..api import Recognizer
+
+        self.recognizers: SimpleQueue = SimpleQueue()
+        for _ in range(workers):
+            # as wildfer.analyze's (api.default_recognizer): the same faces for the same file
+            self.recognizers.put(Recognizer())
+        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="wildfer-photo")
+        self.capacity, self.in_flight = workers + queue, 0
+
+    async def run(self, fn):
+        """``fn(recognizer)`` on a free recognizer, in a worker thread."""
+        def call():
+            rec = self.recognizers.get()
+            try:
+                return fn(rec)
+            finally:
+                self.recognizers.put(rec)
+
+        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+
+
+async def _save_upload(file, folder: Path, name: str) -> Path:
+    """The upload's bytes into ``folder/name`` (never a client-given name)."""
+    path = folder / name
+    with open(path, "wb") as f:
+        while chunk := await file.read(CHUNK):
+            f.write(chunk)
+    return path
+
+
+def _check_multipart(request) -> None:
+    ctype = request.headers.get("content-type", "")
+    if not ctype.lower().startswith("multipart/form-data"):
+        raise Refused(415, f"send multipart/form-data with the file in field 'file', not {ctype or 'no content type'}")
+
+
+async def _form_file(request):
+    """The ``file`` field of a multipart request (415/422 for anything else)."""
+    from starlette.datastructures import UploadFile
+    from starlette.exceptions import HTTPException
+
+    _check_multipart(request)
+    try:
+        form = await request.form(max_files=1, max_fields=8)
+    except HTTPException as e:
+        if e.status_code == 413:  # the body grew past max_body_size (FastAPI's limit) while it streamed in
+            raise
+        raise Refused(422, f"malformed multipart body ({e.detail})") from None
+    except Exception as e:  # MultiPartException, a broken body: the parser's own words
+        raise Refused(422, f"malformed multipart body ({type(e).__name__}: {e})") from None
+    file = form.get("file")
+    if not isinstance(file, UploadFile):
+        raise Refused(422, "no file in field 'file' (multipart/form-data, field name 'file')")
+    return file
+
+
+def _upload_body(what: str) -> dict:
+    """The OpenAPI request body of an upload route: multipart, one file in field ``file``. (The
+    routes read the form themselves, so that every malformed body gets its own one-line reason.)"""
+    schema = {"type": "object", "required": ["file"],
+              "properties": {"file": {"type": "string", "format": "binary", "description": what}}}
+    return {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}}
+
+
+def _analyze(rec, path: Path, annotate: bool) -> tuple[list, bytes | None]:
+    """The faces of the photo at ``path`` (:meth:`wildfer.Recognizer.analyze`) and, with
+    ``annotate``, the photo as a JPEG with each face's box and ``id: label score`` drawn (as
+    ``predict --annotate`` draws it)."""
+    faces = rec.analyze(path)
+    return faces, (_annotated_jpeg(path, faces, rec.class_names) if annotate else None)
+
+
+def _annotated_jpeg(path: Path, faces, class_names: list[str]) -> bytes:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    from ..data.datasets import load_image
+    from ..pipeline.render import draw_rows
+
+    img = np.array(load_image(path, 3))
+    if faces:
+        k = np.array([class_names.index(f.label) for f in faces])
+        draw_rows(img, np.array([f.box for f in faces]), np.array([f.face_id for f in faces]), k,
+                  np.array([f.score for f in faces]), class_names)
+    buf = io.BytesIO()
+    Image.fromarray(img).save(buf, "JPEG", quality=90)
+    return buf.getvalue()
+
+
+def _start_ray(address: str | None):
+    """For ``--ray local``: a Ray cluster on this machine for the server's lifetime, which every
+    job's process joins (one ``predict --ray local`` per job would start and stop one each time);
+    the ``ray`` module, or None for any other address (the jobs join that cluster themselves)."""
+    if address != "local":
+        return None
+    import signal
+
+    from ..pipeline.ray_exec import import_ray
+
+    ray = import_ray()
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the machine
+    # Ray's driver installs its own SIGTERM handler (log, then abort); uvicorn's (a graceful stop) stays.
+    handlers = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    ray.init(address="local", include_dashboard=False, logging_level=logging.WARNING)
+    for s, h in handlers.items():
+        signal.signal(s, h)
+    return ray
+
+
+def create_app(cfg: ServeConfig) -> Front:
+    """The application for ``cfg`` (checked by :func:`wildfer.serve.config.resolve`): :class:`Front`
+    around the FastAPI app (``.app``). Loads the
+    models and recovers the jobs under ``cfg.data`` at start-up (lifespan)."""
+    from fastapi import FastAPI, Query, Request
+    from fastapi.exceptions import RequestValidationError
+    from fastapi.responses import FileResponse, HTMLResponse, Response
+    from starlette.exceptions import HTTPException
+
+    from .. import __version__
+
+    state: dict = {}
+
+    @asynccontextmanager
+    async def lifespan(app):
+        cfg.data.mkdir(parents=True, exist_ok=True)
+        ray = _start_ray(cfg.ray)
+        jobs = JobStore(cfg.data, cfg.workers, cfg.queue, ray.get_runtime_context().gcs_address if ray else cfg.ray)
+        # Temporary files go under --data too: multipart uploads spill to disk there, and
+        # libraries that write to $TMPDIR (onnxruntime leaves a .ses file at import) follow it.
+        os.environ["TMPDIR"] = tempfile.tempdir = str(jobs.tmp)
+        state["jobs"], state["photos"] = jobs, Photos(cfg.workers, cfg.queue)
+        jobs.start()
+        yield
+        jobs.stop()
+        state["photos"].executor.shutdown(wait=False, cancel_futures=True)
+        if ray is not None:
+            ray.shutdown()
+
+    # max_body_size: FastAPI's own limit (>= 0.164), on the declared length and on the bytes
+    # that stream in; it raises a 413 HTTPException, answered below in wildfer's words.
+    app = FastAPI(title="wildfer", version=__version__, lifespan=lifespan, max_body_size=cfg.max_upload_bytes,
+                  description="Facial expressions of the faces in photos and videos (wildfer serve).")
+    too_large = f"request body over this server's limit of {cfg.max_upload_mb:g} MB (--max-upload-mb)"
+
+    @app.exception_handler(Refused)
+    async def refused(request, e: Refused):
+        return error(e.status, e.reason)
+
+    @app.exception_handler(HTTPException)
+    async def http_error(request, e: HTTPException):
+        reason = e.detail if isinstance(e.detail, str) else json.dumps(e.detail)
+        if e.status_code == 413:
+            reason = too_large
+        return error(e.status_code, reason, getattr(e, "headers", None))
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid(request, e: RequestValidationError):
+        first = e.errors()[0] if e.errors() else {}
+        where = ".".join(str(x) for x in first.get("loc", ()) if x not in ("body", "query"))
+        return error(422, f"{where or 'request'}: {first.get('msg', 'invalid')}")
+
+    @app.exception_handler(Exception)
+    async def bug(request, e: Exception):
+        log.exception("unexpected error on %s %s", request.method, request.url.path)
+        return error(500, "internal error (the server's log has the details)")
+
+    @app.get("/healthz", summary="Liveness (no token needed)")
+    async def healthz():
+        return {"ok": True, "version": __version__}
+
+    @app.get("/", response_class=HTMLResponse, summary="The page: drop photos or a video")
+    async def page():
+        return HTMLResponse(PAGE.read_text(encoding="utf-8"),
+                            headers={"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"})
+
+    @app.post("/v1/analyze", summary="The faces in one photo", openapi_extra=_upload_body("the photo (JPEG, PNG, ...)"),
+              responses={200: {"content": {"image/jpeg": {}}, "description": "faces JSON, or the annotated JPEG"}})
+    async def analyze(request: Request,
+                      annotate: bool = Query(False, description="return the photo annotated, as a JPEG")):
+        from ..errors import WildferError
+
+        photos: Photos = state["photos"]
+        if photos.in_flight >= photos.capacity:
+            return error(503, f"{photos.in_flight} photos are being analysed or waiting; try again later",
+                         {"Retry-After": "1"})
+        photos.in_flight += 1
+        path = None
+        try:
+            upload = await _form_file(request)
+            name = display_name(upload.filename)
+            path = await _save_upload(upload, state["jobs"].tmp, uuid.uuid4().hex)
+            media = sniff(path, name, cfg.max_pixels)
+            if media.kind != "image":
+                raise Refused(415, f"{name}: a video; POST it to /v1/videos")
+            path = path.rename(path.with_suffix(media.ext))
+            try:
+                faces, jpeg = await photos.run(lambda rec: _analyze(rec, path, annotate))
+            except WildferError as e:  # the CLI's reason, naming the client's file instead of ours
+                raise Refused(422, str(e).replace(str(path), name)) from None
+            if annotate:
+                return Response(jpeg, media_type="image/jpeg")
+            return {"faces": [asdict(f) for f in faces]}
+        finally:
+            photos.in_flight -= 1
+            if path is not None:
+                path.unlink(missing_ok=True)
+
+    @app.post("/v1/videos", status_code=202, summary="Queue one video; 202 and the job",
+              openapi_extra=_upload_body("the video (MP4, MKV, WebM, AVI, ...)"))
+    async def videos(request: Request, annotate: bool = Query(False, description="also write the annotated MP4")):
+        from ..errors import WildferError
+        from ..pipeline.sources import Source, probe
+
+        jobs: JobStore = state["jobs"]
+        if jobs.waiting() >= jobs.capacity:
+            return error(503, f"{jobs.waiting()} video jobs are waiting already; try again later",
+                         {"Retry-After": "10"})
+        job_id = new_id()
+        folder = jobs.folder(job_id)
+        folder.mkdir()
+        try:
+            upload = await _form_file(request)
+            name = display_name(upload.filename)
+            path = await _save_upload(upload, folder, "upload")
+            media: Media = sniff(path, name, cfg.max_pixels)
+            if media.kind != "video":
+                raise Refused(415, f"{name}: a photo; POST it to /v1/analyze")
+            path = path.rename(folder / f"input{media.ext}")
+            try:  # headers only, as predict checks its inputs before any work
+                frames = await asyncio.get_running_loop().run_in_executor(None, probe, Source(path, "video"))
+            except WildferError as e:
+                raise Refused(422, str(e).replace(str(path), name)) from None
+            job = jobs.add(job_id, name, path.name, frames, annotate)
+        except QueueFull as e:
+            shutil.rmtree(folder, ignore_errors=True)
+            return error(503, str(e), {"Retry-After": "10"})
+        except BaseException:
+            shutil.rmtree(folder, ignore_errors=True)
+            raise
+        return _with_links(jobs.get(job_id) or job, status=202)
+
+    def _with_links(job: dict, status: int = 200):
+        from fastapi.responses import JSONResponse
+
+        base = f"/v1/jobs/{job['id']}"
+        job["links"] = {"self": base, "predictions.csv": f"{base}/predictions.csv",
+                        "report.html": f"{base}/report.html", "summary.json": f"{base}/summary.json"}
+        if job.get("annotate"):
+            job["links"]["annotated.mp4"] = f"{base}/annotated/{Path(job['input']).stem}.mp4"
+        return JSONResponse(job, status_code=status, headers={"Location": base} if status == 202 else None)
+
+    def _job(job_id: str) -> dict:
+        job = state["jobs"].get(job_id) if valid_id(job_id) else None
+        if job is None:
+            raise Refused(404, f"no job {job_id[:40]!r} (GET /v1/jobs lists them)")
+        return job
+
+    @app.get("/v1/jobs", summary="Every job, oldest first")
+    async def list_jobs():
+        return {"jobs": state["jobs"].list()}
+
+    @app.get("/v1/jobs/{job_id}", summary="A job's state and progress")
+    async def get_job(job_id: str):
+        return _with_links(_job(job_id))
+
+    def _output(job_id: str, rel: str, media_type: str, headers: dict | None = None):
+        job = _job(job_id)
+        if job["state"] != "done":
+            what = f"failed: {job['error']}" if job["state"] == "failed" else f"is {job['state']}"
+            raise Refused(409, f"job {job_id} {what}; its outputs are there once it is done")
+        path = state["jobs"].folder(job_id) / "out" / rel
+        if not path.is_file():
+            raise Refused(404, f"job {job_id} has no {rel}")
+        return FileResponse(path, media_type=media_type, headers=headers)
+
+    @app.get("/v1/jobs/{job_id}/predictions.csv", summary="predict's rows for the video")
+    async def job_csv(job_id: str):
+        return _output(job_id, "predictions.csv", "text/csv")
+
+    @app.get("/v1/jobs/{job_id}/report.html", response_class=HTMLResponse, summary="predict's report.html")
+    async def job_report(job_id: str):
+        # The report holds no script; this keeps it so (and off the network) whatever it shows.
+        csp = "default-src 'none'; img-src data: 'self'; style-src 'unsafe-inline'; media-src 'self'"
+        return _output(job_id, "report.html", "text/html", {"Content-Security-Policy": csp})
+
+    @app.get("/v1/jobs/{job_id}/summary.json", summary="predict's summary of the video")
+    async def job_summary(job_id: str):
+        job = _job(job_id)
+        return _output(job_id, f"summaries/{job['input']}.json", "application/json")
+
+    def _named(job_id: str, folder: str, name: str, ext: str, media_type: str):
+        """``out/<folder>/<input's stem><ext>``: the one file of that kind a job has (report.html links to it)."""
+        if name != f"{Path(_job(job_id)['input']).stem}{ext}":
+            raise Refused(404, f"job {job_id} has no {folder}/{name[:40]}")
+        return _output(job_id, f"{folder}/{name}", media_type)
+
+    @app.get("/v1/jobs/{job_id}/plots/{name}", summary="the timeline plot report.html links to")
+    async def job_plot(job_id: str, name: str):
+        return _named(job_id, "plots", name, ".png", "image/png")
+
+    @app.get("/v1/jobs/{job_id}/annotated/{name}", summary="the annotated video (annotate=1)")
+    async def job_video(job_id: str, name: str):
+        return _named(job_id, "annotated", name, ".mp4", "video/mp4")
+
+    @app.delete("/v1/jobs/{job_id}", summary="Stop and remove a job")
+    async def delete_job(job_id: str):
+        _job(job_id)
+        await asyncio.get_running_loop().run_in_executor(None, state["jobs"].delete, job_id)
+        return {"id": job_id, "deleted": True}
+
+    return Front(app, cfg.token, cfg.max_upload_bytes, too_large)
+
+
+def _check_port(host: str, port: int) -> None:
+    """A one-line :class:`~wildfer.errors.ConfigError` when ``host:port`` cannot be listened on
+    (in use, or not an address of this machine), before the models load."""
+    import socket
+
+    from ..errors import ConfigError
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as s:
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            s.bind(infos[0][4])
+    except OSError as e:
+        raise ConfigError(f"--host {host} --port {port}: cannot listen there ({e.strerror or e})") from None
+
+
+def serve(cfg: ServeConfig) -> None:
+    """Run the server until Ctrl-C or SIGTERM (then running jobs stop and resume at the next start)."""
+    import uvicorn
+
+    from .config import resolve
+
+    cfg = resolve(cfg)
+    _check_port(cfg.host, cfg.port)
+    if cfg.ray:
+        from ..pipeline.ray_exec import check_ray
+
+        check_ray(cfg.ray)  # Ray installed, something at that address: one line before starting
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
+    log.info("wildfer serve: http://%s:%d/ (data: %s; token: %s)", cfg.host, cfg.port, cfg.data,
+             "required" if cfg.token else "none")
+    uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, log_level="info", access_log=False,
+                timeout_graceful_shutdown=10)
