@@ -181,6 +181,7 @@ def test_readme_example_runs(photos, tmp_path, monkeypatch):
     photo) and demo_out/ as `wildfer predict --demo --out demo_out` leaves it (a shorter clip)."""
     from wildfer.pipeline.demo import build_demo_clip
 
+    pytest.importorskip("pandas", reason="the README example ends with read_predictions, which needs the pandas extra")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "photo.jpg").write_bytes((photos / "people.jpg").read_bytes())
     clip = build_demo_clip(Path("demo_out") / "demo.mp4", seconds=2, fps=10)  # 1 s of faces, 1 s of none

@@ -154,6 +154,48 @@ def test_truncated_video_keeps_what_decodes(media, tmp_path, capsys):
     assert len(data) == s["frames_with_face"] > 0
 
 
+def _sound(path: Path) -> tuple[str, np.ndarray, float]:
+    """The first audio stream of ``path``: codec, samples as mono float32 at its rate, and that rate."""
+    with av.open(str(path)) as c:
+        a = c.streams.audio[0]
+        codec, rate = a.codec_context.codec.canonical_name, a.codec_context.sample_rate
+        parts, t0 = [], None
+        for f in c.decode(a):
+            t0 = float(f.pts * f.time_base) if t0 is None and f.pts is not None else t0
+            parts.append(f.to_ndarray().astype(np.float32).reshape(len(f.layout.channels), -1).mean(0))
+    x = np.concatenate(parts)
+    x = x / 32768 if np.abs(x).max() > 2 else x  # s16 as floats
+    return codec, np.concatenate([np.zeros(round((t0 or 0) * rate), np.float32), x]), rate
+
+
+@pytest.mark.parametrize("name, codec, kept, start", [("aac.mp4", "aac", "aac", 0.5), ("pcm.mkv", "pcm_s16le", "aac", 0.0)],
+                         ids=["copied", "re-encoded"])
+def test_annotated_video_keeps_the_sound_in_place(media, tmp_path, capsys, name, codec, kept, start):
+    """The annotated MP4 has the source's sound: copied (AAC) or re-encoded as AAC (PCM, which MP4
+    does not hold), lasting as long as the pictures, a 440 Hz beep where it was relative to them
+    (the first clip's pictures start 0.5 s into the file: the beep moves 0.5 s earlier)."""
+    from pipeline_fixtures import SOUND_RATE, write_clip
+
+    t = np.arange(2 * SOUND_RATE) / SOUND_RATE
+    beep = (0.5 * np.sin(2 * np.pi * 440 * t) * ((t >= 0.8) & (t < 1.2))).astype(np.float32)
+    frames = [paste(np.full((160, 192, 3), 90, np.uint8), portrait(0.2), 20 + i, 10) for i in range(20 - int(start * 10))]
+    clip = write_clip(tmp_path / name, frames, sound=beep, audio_codec=codec, video_start_s=start)
+    out = tmp_path / "out"
+    code, _, err = run(["predict", clip, "--out", out, "--model", media["model"], "--annotate", "--quiet",
+                        "--no-plots"], capsys)
+    assert code == 0, err
+    got, x, rate = _sound(out / "annotated" / f"{Path(name).stem}.mp4")
+    assert got == kept
+    with av.open(str(out / "annotated" / f"{Path(name).stem}.mp4")) as c:
+        pictures = sum(1 for _ in c.decode(video=0)) / 10
+    assert abs(len(x) / rate - pictures) < 0.1  # as long as the pictures (2 s, or 1.5 s from the offset)
+    loud = np.flatnonzero(np.abs(x) > 0.1)
+    assert abs(loud[0] / rate - (0.8 - start)) < 0.07 and abs(loud[-1] / rate - (1.2 - start)) < 0.07
+    seg = x[loud[0]:loud[-1]]
+    spectrum = np.abs(np.fft.rfft(seg))
+    assert abs(np.argmax(spectrum) * rate / len(seg) - 440) < 10  # the beep itself, not noise
+
+
 def test_preprocess_writes_aligned_112px_frames_with_gaps(media, tmp_path, capsys):
     code, out, err = run(["preprocess", media["clip"], tmp_path, "--quiet"], capsys)
     assert code == 0, err
@@ -207,6 +249,27 @@ def test_odd_real_clips(media, tmp_path, capsys, name, decoded):
             assert faced[0] > 0 and main_person["last_frame"] >= 12 * ((decoded - 1) // 12) - 12  # to the end
 
 
+# The child runs the real console entry point, with the pipeline held after its third frame until
+# a signal arrives: the interruption lands mid-video by construction, however fast the machine.
+HELD = """
+import sys, time
+import wildfer.pipeline.run as run
+flag, frames = sys.argv.pop(1), run.iter_frames
+
+def held(*args, **kwargs):
+    for i, ff in enumerate(frames(*args, **kwargs)):
+        yield ff
+        if i == 2:
+            open(flag, "w").close()
+            while True:
+                time.sleep(0.05)
+
+run.iter_frames = held
+from wildfer.cli import main
+sys.exit(main())
+"""
+
+
 def test_ctrl_c_exits_130_with_one_line(media, tmp_path):
     import os
     import signal
@@ -216,23 +279,22 @@ def test_ctrl_c_exits_130_with_one_line(media, tmp_path):
 
     from pipeline_fixtures import write_clip
 
-    # 150 frames at --detect-every 1 take several seconds: long enough to be interrupted mid-video.
     big = portrait(0.3)
     clip = write_clip(tmp_path / "long.mp4", [paste(np.full((240, 320, 3), 90, np.uint8), big, 10 + i % 60, 20)
-                                              for i in range(150)])
-    out = tmp_path / "out"
+                                              for i in range(30)])
+    out, flag = tmp_path / "out", tmp_path / "held"
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; from wildfer.cli import main; sys.exit(main())",
-                             "predict", str(clip), "--out", str(out), "--model", str(media["model"]), "--quiet",
-                             "--no-plots", "--detect-every", "1", "--batch-size", "1"],
+    proc = subprocess.Popen([sys.executable, "-c", HELD, str(flag), "predict", str(clip), "--out", str(out),
+                             "--model", str(media["model"]), "--quiet", "--no-plots", "--batch-size", "1"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    csv_path, t_end = out / "predictions.csv", time.time() + 120
-    # --batch-size 1 writes rows frame by frame: a row on disk means the video is being processed.
-    while time.time() < t_end and proc.poll() is None and not (csv_path.is_file() and len(csv_path.read_text().splitlines()) > 1):
+    t_end = time.time() + 120
+    while time.time() < t_end and proc.poll() is None and not flag.exists():
         time.sleep(0.02)
+    assert flag.exists(), proc.communicate()[1]  # held mid-video, waiting for the signal
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert stderr.strip().splitlines() == ["wildfer: interrupted"]
-    assert len(csv_path.read_text().splitlines()) < 1 + 150  # stopped part-way, not at the end
-    assert not (out / "summaries").exists()
+    rows = (out / "predictions.csv").read_text().splitlines()
+    assert 1 < len(rows) <= 1 + 3  # the rows of the frames before the hold, and no more
+    assert not (out / "summaries").exists() and not (out / ".done").exists()

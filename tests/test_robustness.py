@@ -399,11 +399,22 @@ def test_predict_resume_after_sigkill_keeps_finished_videos(ckpt, tmp_path, caps
 
     assert table(out) == table(ref)  # no row lost, none duplicated
     assert (out / "abaw_predictions.txt").read_text() == (ref / "abaw_predictions.txt").read_text()
-    # A non-resumed run into the same folder starts over: markers of the old run are gone.
+    # A run into the same folder without --resume is refused, one line, the folder as it was ...
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
     code, said, err = cli(["predict", str(videos / "v0.mp4"), "--model", ckpt, "--quiet", "--no-plots",
                            "--out", out], capsys)
-    assert code == 0 and "earlier run" not in said
+    assert_one_line_error(code, err, str(out), "holds another run's outputs")
+    assert "--resume" in err and "--overwrite" in err
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    # ... and with --overwrite it starts over: the old run's files are gone, a file of the user's stays.
+    (out / "notes.txt").write_text("mine\n")
+    code, said, err = cli(["predict", str(videos / "v0.mp4"), "--model", ckpt, "--quiet", "--no-plots",
+                           "--out", out, "--overwrite"], capsys)
+    assert code == 0 and "earlier run" not in said, err
     assert sorted(p.stem for p in done_dir.glob("*.json")) == ["v0"]
+    assert sorted(p.name for p in (out / "summaries").iterdir()) == ["v0.mp4.json"]
+    assert not (out / "abaw").exists() and not (out / "abaw_predictions.txt").exists()  # this run wrote none
+    assert (out / "notes.txt").read_text() == "mine\n"
 
 
 # --- usage mistakes, through the installed console script ---------------------------------
