@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from html import escape
 from pathlib import Path
 
 import av
@@ -139,19 +140,72 @@ def test_bad_input_is_one_line_and_exit_2(media, tmp_path, capsys):
     assert code == 2 and "no.safetensors" in err
 
 
-def test_truncated_video_keeps_what_decodes(media, tmp_path, capsys):
+def _faststart_clip(path: Path, frames: list[np.ndarray]) -> Path:
+    """An MP4 with its index (moov) at the front, as web videos are: a cut copy still opens."""
+    import av
+
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as out:
+        st = out.add_stream("libx264", rate=10)
+        st.width, st.height, st.pix_fmt = w, h, "yuv420p"
+        for f in frames:
+            for pkt in st.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
+                out.mux(pkt)
+        for pkt in st.encode():
+            out.mux(pkt)
+    return path
+
+
+def test_truncated_video_keeps_what_decodes_and_says_so(media, tmp_path, capsys):
+    """A video cut off mid-stream keeps the rows of the frames that decode (MPEG-TS; MP4 with its
+    index in front, as web videos are). The MP4 announces its 20 frames, so it says that decoding
+    stopped short of them: on stderr, in its summary, in the table and on report.html (MPEG-TS
+    announces no count). A whole clip says nothing."""
     from pipeline_fixtures import write_clip
 
-    frames = [paste(np.full((240, 320, 3), 90, np.uint8), portrait(0.3), 20, 20) for _ in range(20)]
-    full = write_clip(tmp_path / "full.ts", frames)  # MPEG-TS: readable up to where it breaks off
-    cut = tmp_path / "cut.ts"
-    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
-    code, out, err = run(["predict", cut, "--out", tmp_path / "o", "--model", media["model"], "--quiet"], capsys)
+    rng = np.random.default_rng(0)  # noisy frames: every frame's data is large, so a cut lands mid-stream
+    frames = [paste(np.clip(rng.normal(90, 20, (240, 320, 3)), 0, 255).astype(np.uint8), portrait(0.3), 20 + 3 * i, 20)
+              for i in range(20)]
+    whole = write_clip(tmp_path / "whole.mp4", frames)
+    cuts = []
+    for full in (write_clip(tmp_path / "full.ts", frames), _faststart_clip(tmp_path / "full.mp4", frames)):
+        cut = tmp_path / f"cut{full.suffix}"
+        cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+        cuts.append(cut)
+    out = tmp_path / "o"
+    code, said, err = run(["predict", *cuts, whole, "--out", out, "--model", media["model"], "--quiet"], capsys)
     assert code == 0, err
-    s = json.loads((tmp_path / "o" / "summaries" / "cut.ts.json").read_text())
-    assert 0 < s["frames_decoded"] < 20 and s["frames_processed"] == s["frames_decoded"]
-    _, data = rows(tmp_path / "o" / "predictions.csv")
-    assert len(data) == s["frames_with_face"] > 0
+    page = (out / "report.html").read_text(encoding="utf-8")
+    _, data = rows(out / "predictions.csv")
+    for cut in cuts:
+        s = json.loads((out / "summaries" / f"{cut.name}.json").read_text())
+        assert 0 < s["frames_decoded"] < 20 and s["frames_processed"] == s["frames_decoded"]
+        assert len([r for r in data if r["source"] == str(cut)]) == s["frames_with_face"] > 0
+    s = json.loads((out / "summaries" / "cut.mp4.json").read_text())
+    assert s["frames_declared"] == 20
+    warning = s["decode_warning"]
+    assert warning.startswith(f"decoding stopped after {s['frames_decoded']} of the 20 frames the file announces (")
+    assert f"wildfer: warning: {cuts[1]}: {warning}" in err.splitlines()
+    assert f"note: {warning}" in said and page.count(escape(warning)) == 2  # atop the page, and in its section
+    s = json.loads((out / "summaries" / "whole.mp4.json").read_text())
+    assert (s["frames_declared"], s["frames_decoded"], s["decode_warning"]) == (20, 20, None)
+    assert "whole.mp4" not in err
+
+
+@pytest.mark.shared_data
+def test_the_issue_s_cut_download_is_warned_about(media, tmp_path, capsys):
+    """issue 20's case: the first 200,000 bytes of WolfgangLanger_Pexels.mp4 (472 frames)."""
+    clip = SHARED_VIDEOS / "WolfgangLanger_Pexels.mp4"
+    if not clip.is_file():
+        pytest.skip(f"{clip} is absent (../shared/data is not on this machine)")
+    cut = tmp_path / "trunc.mp4"
+    cut.write_bytes(clip.read_bytes()[:200_000])
+    code, said, err = run(["predict", cut, "--out", tmp_path / "o", "--model", media["model"], "--quiet",
+                           "--no-plots", "--detect-every", "10"], capsys)
+    assert code == 0, err
+    s = json.loads((tmp_path / "o" / "summaries" / "trunc.mp4.json").read_text())
+    assert s["frames_declared"] == 472 and 0 < s["frames_decoded"] < 100
+    assert err.startswith(f"wildfer: warning: {cut}: decoding stopped after {s['frames_decoded']} of the 472 frames")
 
 
 def _sound(path: Path) -> tuple[str, np.ndarray, float]:
@@ -196,6 +250,70 @@ def test_annotated_video_keeps_the_sound_in_place(media, tmp_path, capsys, name,
     assert abs(np.argmax(spectrum) * rate / len(seg) - 440) < 10  # the beep itself, not noise
 
 
+def test_progress_counts_sources_in_plain_lines_off_a_terminal(media, tmp_path, capsys):
+    """stderr is not a terminal here (captured): progress comes as plain lines, no carriage
+    return, counting photos; on a terminal it is a bar with the same count."""
+    import io
+
+    from wildfer.pipeline.progress import Progress
+
+    d = tmp_path / "in"
+    d.mkdir()
+    for i in range(3):
+        Image.fromarray(portrait(0.3 + 0.05 * i)).save(d / f"p{i}.jpg")
+    code, said, err = run(["predict", d, "--out", tmp_path / "o", "--model", media["model"], "--no-plots"], capsys)
+    assert code == 0, err
+    assert "\r" not in err
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("wildfer: 1/3 photos, ") and lines[-1].startswith("wildfer: 3/3 photos, ")
+    tty = io.StringIO()
+    bar = Progress(106, "photos", stream=tty, tty=True)
+    for _ in range(12):
+        bar.advance()
+    bar.close()
+    assert "\r" in tty.getvalue() and "12/106 photos" in tty.getvalue()
+
+
+def test_table_names_are_cut_with_an_ellipsis_and_never_alike(media, tmp_path, capsys):
+    """Long names lose their middle (an ellipsis says so), never so that two read the same, and
+    same-named files in two folders show their paths."""
+    from wildfer.pipeline.run import NAME_WIDTH, table_names
+
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    long = "a_very_long_photo_name_from_a_camera_export_"
+    paths = [tmp_path / f"{long}0001.jpg", tmp_path / f"{long}0002.jpg", tmp_path / "a" / "x.jpg",
+             tmp_path / "b" / "x.jpg"]
+    for p in paths:
+        Image.fromarray(portrait(0.3)).save(p)
+    code, said, err = run(["predict", *paths, "--out", tmp_path / "o", "--model", media["model"], "--quiet"], capsys)
+    assert code == 0, err
+    shown = table_names(paths)
+    assert len(set(shown)) == 4 and all(len(n) <= NAME_WIDTH for n in shown[:2]) and all("…" in n for n in shown[:2])
+    assert shown[0].endswith("0001.jpg") and shown[2].endswith("/a/x.jpg") and shown[3].endswith("/b/x.jpg")
+    for name in shown:
+        assert any(line.startswith(name + " ") for line in said.splitlines()), name
+    # names that would be alike once cut keep their whole length
+    twins = [tmp_path / ("x" * 30 + "1" + "y" * 30 + ".jpg"), tmp_path / ("x" * 30 + "2" + "y" * 30 + ".jpg")]
+    assert table_names(twins) == [p.name for p in twins]
+
+
+def test_photo_detection_flags_reach_the_detector(media, tmp_path, capsys):
+    """--photo-min-face and --photo-max-side, once only in report.html's settings, are flags."""
+    Image.fromarray(portrait(0.5)).save(tmp_path / "face.jpg")
+    found = {}
+    for args in ([], ["--photo-min-face", "400"], ["--photo-max-side", "0"]):
+        out = tmp_path / ("o" + "".join(args))
+        code, said, err = run(["predict", tmp_path / "face.jpg", "--out", out, "--model", media["model"], "--quiet",
+                               *args], capsys)
+        assert code == 0, err
+        found[tuple(args)] = len(json.loads((out / "summaries" / "face.jpg.json").read_text())["people"])
+        if args:
+            page = (out / "report.html").read_text(encoding="utf-8")
+            field = args[0][2:].replace("-", "_")
+            assert f'<td>{field}</td><td class="changed">{args[1]}</td>' in page
+    assert found == {(): 1, ("--photo-min-face", "400"): 0, ("--photo-max-side", "0"): 1}
+
+
 def test_preprocess_writes_aligned_112px_frames_with_gaps(media, tmp_path, capsys):
     code, out, err = run(["preprocess", media["clip"], tmp_path, "--quiet"], capsys)
     assert code == 0, err
@@ -237,6 +355,9 @@ def test_odd_real_clips(media, tmp_path, capsys, name, decoded):
     faced = sorted({p["first_frame"] for p in s["people"]})
     lines = (tmp_path / "abaw" / f"{Path(name).stem}.txt").read_text().splitlines()
     assert len(lines) == 1 + decoded  # every decoded frame, whatever the metadata says (no_face.mp4: 98)
+    # no_face.mp4 announces 98 frames, 3 of them an edit list's pre-roll (marked discarded): no warning
+    assert s["decode_warning"] is None and s["frames_discarded"] == (3 if name == "no_face.mp4" else 0)
+    assert err == ""
     if name == "no_face.mp4":
         assert s["people"] == [] and "no face found" in out
         assert lines[1:] == ["0"] * decoded  # no face at all: Neutral throughout, still one file

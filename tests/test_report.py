@@ -162,7 +162,8 @@ def test_annotate_writes_a_picture_per_photo(run):
             continue
         assert len(people) >= 1
         # every face's box is drawn: its top edge changed, while a corner far from faces did not
-        boxes = np.array([[float(v) for v in r[4:8]] for r in _rows(out) if r[0] == name])
+        boxes = np.array([[float(v) for v in r[4:8]] for r in _rows(out) if r[0] == str(src)])
+        assert len(boxes) == len(people)
         for x0, y0, x1, y1 in boxes.astype(int):
             edge = drawn[max(y0, 0), max(x0, 0) + 5: x1 - 5]
             assert np.abs(edge - orig[max(y0, 0), max(x0, 0) + 5: x1 - 5]).mean() > 30
@@ -204,8 +205,15 @@ def test_timeline_shows_everyone_in_order_of_first_appearance(tmp_path):
 # --- report.html --------------------------------------------------------------------------------------
 
 PROBE = """<script>
-window.addEventListener("load", () => {
+window.addEventListener("load", async () => {
   const box = (e) => e ? e.getBoundingClientRect().width : 0;
+  const videos = [...document.querySelectorAll("video")];
+  await Promise.all(videos.map((v) => v.readyState >= 1 ? null : new Promise((done) => {
+    v.addEventListener("loadedmetadata", done); v.addEventListener("error", done); setTimeout(done, 4000);
+  })));
+  const all = [...document.body.children];
+  const at = (e) => e ? all.indexOf(e.closest("body > *")) : -1;
+  const settings = document.querySelector("details.settings");
   const out = document.createElement("pre");
   out.id = "probe";
   out.textContent = JSON.stringify({
@@ -214,6 +222,20 @@ window.addEventListener("load", () => {
       (s) => [...s.querySelectorAll("tr.person")].map((r) => r.dataset.faceId)),
     images: [...document.images].map((i) => [i.className, i.naturalWidth, i.naturalHeight, box(i)]),
     timeline_px: box(document.querySelector("svg.timeline")),
+    axis: [...document.querySelectorAll(".axis")].map((a) => [...a.children].map((t) => t.textContent)),
+    axis_px: box(document.querySelector(".axis")),
+    noface: [...document.querySelectorAll("figure.noface")].map((f) => [
+      f.closest("section").querySelector("h2").textContent, f.querySelector("img").naturalWidth,
+      box(f.querySelector("img")), f.querySelector("figcaption").textContent]),
+    videos: videos.map((v) => [v.readyState, v.duration, v.videoWidth, box(v)]),
+    plots: [...document.querySelectorAll("img.plot")].map((i) => [i.naturalWidth, box(i)]),
+    overview: document.querySelector("section.overview")?.innerText,
+    order: {overview: at(document.querySelector("section.overview")),
+            first_source: at(document.querySelector("section.source")),
+            last_source: at([...document.querySelectorAll("section.source")].pop()),
+            settings: at(settings), last: all.length - 1 - (all[all.length - 1].tagName === "SCRIPT")},
+    settings_open: settings ? settings.open : null,
+    settings_shown: document.querySelector("table.settings")?.checkVisibility(),
   });
   document.body.appendChild(out);
 });
@@ -241,6 +263,10 @@ def _render(exe: str, page: Path, tmp_path: Path) -> dict:
 
 
 def test_report_shows_every_source_person_and_picture_in_a_browser(run, tmp_path):
+    """What a user sees in chromium: the overview first, the settings last and collapsed, every
+    source in input order with its people, pictures that decode (thumbnails <= 320 px), the
+    photo without a face shown and marked, the annotated MP4 playable in the page, the timeline
+    plot shown, and a seconds axis over the timelines."""
     exe = _chromium()
     if exe is None:
         pytest.skip("chromium is not installed (apt-get install chromium; .ci/run installs it)")
@@ -255,10 +281,24 @@ def test_report_shows_every_source_person_and_picture_in_a_browser(run, tmp_path
     thumbs = [i for i in seen["images"] if i[0] == "thumb"]
     photos = [i for i in seen["images"] if i[0] == "photo"]
     assert len(thumbs) == sum(len(f) for f in seen["people"])  # one picture per person
-    assert len(photos) == len(names) - 2  # every photo with a face: not the video, not empty.jpg
+    assert len(photos) == len(names) - 1  # every photo, the one without a face too; not the video
     for cls, w, h, shown in seen["images"]:
         assert w > 0 and h > 0 and shown > 0, cls  # decoded and laid out
-    assert seen["timeline_px"] > 100
+        assert cls == "plot" or max(w, h) <= 320, (cls, w, h)  # thumbnails inline; full size linked
+    assert [n[0] for n in seen["noface"]] == ["empty.jpg"] and seen["noface"][0][1:] >= [1, 1]
+    assert seen["noface"][0][3] == "no face found"
+    (video,) = seen["videos"]  # two.mp4's annotated copy, in the page and playable: metadata read
+    assert video[0] >= 1 and video[1] == pytest.approx(0.9, abs=0.15) and video[2] == 320 and video[3] > 100
+    assert len(seen["plots"]) == 1 and seen["plots"][0][0] > 300 and seen["plots"][0][1] > 300
+    assert seen["timeline_px"] > 100 and seen["axis_px"] == pytest.approx(seen["timeline_px"], rel=0.05)
+    assert seen["axis"] == [["0 s", "0.5 s"]]  # two.mp4: 9 frames at 10 fps
+    order = seen["order"]
+    assert 0 <= order["overview"] < order["first_source"] <= order["last_source"] < order["settings"] == order["last"]
+    assert seen["settings_open"] is False and seen["settings_shown"] is False  # collapsed: its table not shown
+    n_photos = len(names) - 1
+    faces = sum(len(_people(out, n)) for n in names[1:])
+    assert f"{n_photos} photos: {faces} faces found, 1 photo without a face" in seen["overview"]
+    assert "photos without a face: empty.jpg" in seen["overview"] and "1 videos: 2 people found" in seen["overview"]
 
 
 def test_report_is_self_contained_and_survives_resume(run, tmp_path):
@@ -267,10 +307,12 @@ def test_report_is_self_contained_and_survives_resume(run, tmp_path):
     assert "<script" not in page and "<link" not in page and "@import" not in page
     assert not re.search(r"""(src|href)\s*=\s*["']?(https?:|//)""", page) and "url(" not in page
     srcs = re.findall(r'<img [^>]*src="([^"]+)"', page)
-    assert srcs and all(s.startswith("data:image/jpeg;base64,") for s in srcs)
+    assert srcs and all(s.startswith(("data:image/jpeg;base64,", "data:image/png;base64,")) for s in srcs)
+    assert re.findall(r'<video [^>]*src="([^"]+)"', page) == ["annotated/two.mp4"]
     hrefs = re.findall(r'href="([^"#][^"]*)"', page)  # links to the full-size files beside it
     assert "annotated/odd%20%3Cb%3E%26amp%3B%20name.jpg" in hrefs
-    for href in hrefs:
+    assert len(hrefs) == len(run["inputs"]) - 1  # one per photo: its annotated copy
+    for href in hrefs + ["annotated/two.mp4"]:
         assert (out / unquote(unescape(href))).is_file(), href
     assert "odd &lt;b&gt;&amp;amp; name.png" in page
     # a resumed run redoes nothing and still shows every source
@@ -279,3 +321,44 @@ def test_report_is_self_contained_and_survives_resume(run, tmp_path):
     again = (out / "report.html").read_text(encoding="utf-8")
     assert again.count('<section class="source"') == len(run["inputs"])
     assert again.count("finished by an earlier run into this folder") == len(run["inputs"])
+
+
+@pytest.mark.shared_data
+def test_a_folder_of_106_shared_photos_gives_a_small_page_and_its_counts(tmp_path, capsys):
+    """issue 20's folder: report.html <= 2 MB (it was 7.9 MB) with thumbnails <= 320 px; its
+    overview counts the faces, the photos without one and the expressions as the summaries do;
+    the console table gives each photo's face count, and a photo without a face a row of its own."""
+    import base64
+    import io
+
+    folder = SHARED / "faces" / "images"
+    if not folder.is_dir():
+        pytest.skip(f"{folder} is absent (../shared/data is not on this machine)")
+    out = tmp_path / "out"
+    assert main(["predict", str(folder), "--out", str(out), "--quiet", "--no-plots"]) == 0
+    said = capsys.readouterr().out
+    page = (out / "report.html").read_text(encoding="utf-8")
+    assert len(page.encode()) <= 2_000_000
+    pictures = re.findall(r'src="data:image/jpeg;base64,([^"]+)"', page)
+    for data in pictures:
+        with Image.open(io.BytesIO(base64.b64decode(data))) as im:
+            assert max(im.size) <= 320
+    summaries = [json.loads(p.read_text()) for p in sorted((out / "summaries").iterdir())]
+    assert len(summaries) == len(re.findall(r'<section class="source"', page)) >= 100
+    faces = [len(s["people"]) for s in summaries]
+    empty = [Path(s["source"]).name for s, n in zip(summaries, faces) if n == 0]
+    assert f"{len(summaries)} photos</b>: {sum(faces)} faces found, {len(empty)} photo" in page
+    assert len(pictures) == len(summaries) + sum(faces)  # a thumbnail per photo and one per face
+    by_label = {}
+    for s in summaries:
+        for p in s["people"]:
+            by_label[p["dominant"]] = by_label.get(p["dominant"], 0) + 1
+    overview = page[page.index('<section class="overview">'):page.index("</section>")]
+    for label, n in by_label.items():
+        assert f">{label}</span>{n}" in overview, label
+    for s, n in zip(summaries, faces):
+        name = Path(s["source"]).name
+        lines = [line for line in said.splitlines() if line.startswith(name + " ")]
+        assert len(lines) == max(n, 1) and all(f"photo, {n} face{'' if n == 1 else 's'}" in line for line in lines)
+        if n == 0:
+            assert lines[0].endswith("no face found") and f'<a href="#source-' in overview and name in overview

@@ -156,7 +156,7 @@ DETECTORS = "blazeface-short, blazeface-full, blazeface (= blazeface-short), mtc
 
 @app.command()
 def predict(
-    inputs: Optional[List[str]] = typer.Argument(None, help="Videos, photos, folders or glob patterns to read."),
+    inputs: Optional[List[str]] = typer.Argument(None, metavar="INPUT", help="Videos, photos, folders or glob patterns to read."),
     out: Path = typer.Option(..., "--out", help="Folder for predictions.csv, report.html and the other outputs."),
     model: str = typer.Option("default", "--model", metavar="NAME|FILE", help=f"Expression model: {MODELS_HELP}."),
     detector: str = typer.Option(PREDICT_DEFAULTS.detector, "--detector", metavar="NAME",
