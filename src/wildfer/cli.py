@@ -18,6 +18,12 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="Facial expressions of people in in-the-wild photos and video.")
 
 
+# Every choice is named in the help (tests/test_robustness.py checks the rendered help against
+# the registries): listing them here keeps `wildfer --help` from importing the detectors.
+MODELS_HELP = "a shipped name (default, fast, default-int8, fast-int8), a .safetensors checkpoint or an .onnx file"
+DETECTORS = "blazeface-short, blazeface-full, blazeface (= blazeface-short), mtcnn or yunet"
+
+
 def _show_version(value: bool) -> None:
     if value:
         typer.echo(f"wildfer {__version__}")
@@ -79,15 +85,14 @@ def evaluate(
                               "boxes: labels.csv (image,x0,y0,x1,y1,label) + images/"),
     split: str = typer.Option("PublicTest", "--split", help="FER2013 Usage value (Training, PublicTest, PrivateTest)."),
     labels: str = typer.Option("fer2013", "--labels", help="fer2013 | ferplus (FER+ majority votes)"),
-    model: str = typer.Option("default", "--model",
-                              help="Checkpoint path, shipped name (default: accurate; fast: many faces, weak machines; default-int8 and "
-                                   "fast-int8 run on onnxruntime) or .onnx file (int8 too)."),
+    model: str = typer.Option("default", "--model", metavar="NAME|FILE", help=f"Model to score: {MODELS_HELP}."),
     frames: Optional[Path] = typer.Option(None, "--frames", help="affwild2: the cropped_aligned folder."),
     force: bool = typer.Option(False, "--force", help="Score even if test videos were seen in training (flagged)."),
     backend: str = typer.Option("torch", "--backend",
                                 help="torch | onnx | auto (onnxruntime; implied by a .onnx --model, default-int8 or fast-int8; auto: the "
                                      "int8 copy of a shipped model if onnxruntime is installed)."),
-    detector: str = typer.Option("mtcnn", "--detector", help="boxes: the face detector of the end-to-end score."),
+    detector: str = typer.Option("mtcnn", "--detector", metavar="NAME",
+                                 help=f"Face detector of the boxes dataset's end-to-end score: {DETECTORS}."),
     box_scale: float = typer.Option(1.0, "--box-scale", help="boxes: classifier-only crops are this x the box's longer side."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     out: Path = typer.Option(..., "--out", help="Output folder: metrics.json, report.md, confusion.png."),
@@ -146,12 +151,6 @@ def split(
     result = split_annotations(annotations, out_dir, val_fraction=val_fraction, seed=seed, symlink=symlink)
     typer.echo(result.summary())
     typer.echo(f"written: {out_dir / 'train'}, {out_dir / 'val'}, {out_dir / 'split.json'}")
-
-
-# Every choice is named in the help (tests/test_robustness.py checks the rendered help against
-# the registries): listing them here keeps `wildfer --help` from importing the detectors.
-MODELS_HELP = "a shipped name (default, fast, default-int8, fast-int8), a .safetensors checkpoint or an .onnx file"
-DETECTORS = "blazeface-short, blazeface-full, blazeface (= blazeface-short), mtcnn or yunet"
 
 
 @app.command()
