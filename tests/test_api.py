@@ -98,8 +98,6 @@ def test_a_fresh_recognizer_gives_the_faces_the_installed_command_writes(tmp_pat
     default): the same faces, field by field (``Recognizer`` defaults to predict's one thread)."""
     import os
 
-    import torch
-
     photos = [SHARED_PHOTOS / n for n in GROUP_PHOTOS]
     if not all(p.is_file() for p in photos):
         pytest.skip("../shared/data/faces/images is absent (the shared photos are not on this machine)")
@@ -107,7 +105,12 @@ def test_a_fresh_recognizer_gives_the_faces_the_installed_command_writes(tmp_pat
     assert r.returncode == 0, r.stderr
     with open(tmp_path / "out" / "predictions.csv") as f:
         rows = list(csv.DictReader(f))
-    torch.set_num_threads(os.cpu_count() or 1)
+    try:  # as a fresh interpreter has it: torch (where installed) on every core
+        import torch
+    except ImportError:
+        pass
+    else:
+        torch.set_num_threads(os.cpu_count() or 1)
     rec = wildfer.Recognizer()
     for photo in photos:
         faces, mine = rec.analyze(photo), [r for r in rows if r["source"] == str(photo)]
