@@ -4,6 +4,10 @@ matplotlib's sample portrait (a real face MTCNN finds) and H.264 clips encoded w
 from __future__ import annotations
 
 import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -45,8 +49,14 @@ def paste(canvas: np.ndarray, img: np.ndarray, x: int, y: int) -> np.ndarray:
     return canvas
 
 
-def write_clip(path: Path, frames: list[np.ndarray], fps: int = 10) -> Path:
-    """Encode RGB uint8 frames (even width/height) as H.264 MP4 with PyAV."""
+SOUND_RATE = 16000  # Hz, the sample rate of the sound write_clip adds
+
+
+def write_clip(path: Path, frames: list[np.ndarray], fps: int = 10, sound: np.ndarray | None = None,
+               audio_codec: str = "aac", video_start_s: float = 0.0) -> Path:
+    """Encode RGB uint8 frames (even width/height) as H.264 with PyAV (the container from the
+    suffix), with ``sound`` (mono float32 in [-1, 1] at ``SOUND_RATE``, from time 0) as an
+    ``audio_codec`` track; the first picture at ``video_start_s`` seconds (a stream offset)."""
     import av
 
     h, w = frames[0].shape[:2]
@@ -54,8 +64,24 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: int = 10) -> Path:
         st = out.add_stream("libx264", rate=fps)
         st.width, st.height, st.pix_fmt = w, h, "yuv420p"
         st.options = {"preset": "ultrafast", "crf": "18"}
-        for f in frames:
-            for pkt in st.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
+        au = None if sound is None else out.add_stream(audio_codec, rate=SOUND_RATE, layout="mono")
+        if au is not None:
+            fmt = "fltp" if audio_codec == "aac" else "s16"
+            step = 1024
+            for k in range(0, len(sound), step):
+                chunk = sound[k:k + step].astype(np.float32)[None]
+                data = chunk if fmt == "fltp" else (chunk * 32767).astype(np.int16)
+                fr = av.AudioFrame.from_ndarray(data, format=fmt, layout="mono")
+                fr.sample_rate, fr.pts = SOUND_RATE, k
+                for pkt in au.encode(fr):
+                    out.mux(pkt)
+            for pkt in au.encode():
+                out.mux(pkt)
+        offset = round(video_start_s * fps)
+        for i, f in enumerate(frames):
+            vf = av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")
+            vf.pts = i + offset
+            for pkt in st.encode(vf):
                 out.mux(pkt)
         for pkt in st.encode():
             out.mux(pkt)
@@ -99,3 +125,18 @@ def same_outputs(a: Path, b: Path) -> None:
     for name in sections:
         assert (a / ".sections" / name).read_text() == (b / ".sections" / name).read_text(), name
     assert (b / "report.html").is_file()
+
+
+def wildfer_script() -> str:
+    """The ``wildfer`` console script pip installed beside this interpreter (the entry point a
+    user runs: it imports typer and whatever click it resolved, not a test double)."""
+    script = Path(sys.executable).parent / "wildfer"
+    found = str(script) if script.is_file() else shutil.which("wildfer")
+    assert found, "the wildfer console script is not installed; run the README's install command"
+    return found
+
+
+def run_script(args, cwd: Path) -> subprocess.CompletedProcess:
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    return subprocess.run([wildfer_script(), *map(str, args)], env=env, cwd=cwd, capture_output=True,
+                          text=True, timeout=120)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+from html import escape
 from pathlib import Path
 
 import av
@@ -139,19 +140,178 @@ def test_bad_input_is_one_line_and_exit_2(media, tmp_path, capsys):
     assert code == 2 and "no.safetensors" in err
 
 
-def test_truncated_video_keeps_what_decodes(media, tmp_path, capsys):
+def _faststart_clip(path: Path, frames: list[np.ndarray]) -> Path:
+    """An MP4 with its index (moov) at the front, as web videos are: a cut copy still opens."""
+    import av
+
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as out:
+        st = out.add_stream("libx264", rate=10)
+        st.width, st.height, st.pix_fmt = w, h, "yuv420p"
+        for f in frames:
+            for pkt in st.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
+                out.mux(pkt)
+        for pkt in st.encode():
+            out.mux(pkt)
+    return path
+
+
+def test_truncated_video_keeps_what_decodes_and_says_so(media, tmp_path, capsys):
+    """A video cut off mid-stream keeps the rows of the frames that decode (MPEG-TS; MP4 with its
+    index in front, as web videos are). The MP4 announces its 20 frames, so it says that decoding
+    stopped short of them: on stderr, in its summary, in the table and on report.html (MPEG-TS
+    announces no count). A whole clip says nothing."""
     from pipeline_fixtures import write_clip
 
-    frames = [paste(np.full((240, 320, 3), 90, np.uint8), portrait(0.3), 20, 20) for _ in range(20)]
-    full = write_clip(tmp_path / "full.ts", frames)  # MPEG-TS: readable up to where it breaks off
-    cut = tmp_path / "cut.ts"
-    cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
-    code, out, err = run(["predict", cut, "--out", tmp_path / "o", "--model", media["model"], "--quiet"], capsys)
+    rng = np.random.default_rng(0)  # noisy frames: every frame's data is large, so a cut lands mid-stream
+    frames = [paste(np.clip(rng.normal(90, 20, (240, 320, 3)), 0, 255).astype(np.uint8), portrait(0.3), 20 + 3 * i, 20)
+              for i in range(20)]
+    whole = write_clip(tmp_path / "whole.mp4", frames)
+    cuts = []
+    for full in (write_clip(tmp_path / "full.ts", frames), _faststart_clip(tmp_path / "full.mp4", frames)):
+        cut = tmp_path / f"cut{full.suffix}"
+        cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
+        cuts.append(cut)
+    out = tmp_path / "o"
+    code, said, err = run(["predict", *cuts, whole, "--out", out, "--model", media["model"], "--quiet"], capsys)
     assert code == 0, err
-    s = json.loads((tmp_path / "o" / "summaries" / "cut.ts.json").read_text())
-    assert 0 < s["frames_decoded"] < 20 and s["frames_processed"] == s["frames_decoded"]
-    _, data = rows(tmp_path / "o" / "predictions.csv")
-    assert len(data) == s["frames_with_face"] > 0
+    page = (out / "report.html").read_text(encoding="utf-8")
+    _, data = rows(out / "predictions.csv")
+    for cut in cuts:
+        s = json.loads((out / "summaries" / f"{cut.name}.json").read_text())
+        assert 0 < s["frames_decoded"] < 20 and s["frames_processed"] == s["frames_decoded"]
+        assert len([r for r in data if r["source"] == str(cut)]) == s["frames_with_face"] > 0
+    s = json.loads((out / "summaries" / "cut.mp4.json").read_text())
+    assert s["frames_declared"] == 20
+    warning = s["decode_warning"]
+    assert warning.startswith(f"decoding stopped after {s['frames_decoded']} of the 20 frames the file announces (")
+    assert f"wildfer: warning: {cuts[1]}: {warning}" in err.splitlines()
+    assert f"note: {warning}" in said and page.count(escape(warning)) == 2  # atop the page, and in its section
+    s = json.loads((out / "summaries" / "whole.mp4.json").read_text())
+    assert (s["frames_declared"], s["frames_decoded"], s["decode_warning"]) == (20, 20, None)
+    assert "whole.mp4" not in err
+
+
+@pytest.mark.shared_data
+def test_the_issue_s_cut_download_is_warned_about(media, tmp_path, capsys):
+    """issue 20's case: the first 200,000 bytes of WolfgangLanger_Pexels.mp4 (472 frames)."""
+    clip = SHARED_VIDEOS / "WolfgangLanger_Pexels.mp4"
+    if not clip.is_file():
+        pytest.skip(f"{clip} is absent (../shared/data is not on this machine)")
+    cut = tmp_path / "trunc.mp4"
+    cut.write_bytes(clip.read_bytes()[:200_000])
+    code, said, err = run(["predict", cut, "--out", tmp_path / "o", "--model", media["model"], "--quiet",
+                           "--no-plots", "--detect-every", "10"], capsys)
+    assert code == 0, err
+    s = json.loads((tmp_path / "o" / "summaries" / "trunc.mp4.json").read_text())
+    assert s["frames_declared"] == 472 and 0 < s["frames_decoded"] < 100
+    assert err.startswith(f"wildfer: warning: {cut}: decoding stopped after {s['frames_decoded']} of the 472 frames")
+
+
+def _sound(path: Path) -> tuple[str, np.ndarray, float]:
+    """The first audio stream of ``path``: codec, samples as mono float32 at its rate, and that rate."""
+    with av.open(str(path)) as c:
+        a = c.streams.audio[0]
+        codec, rate = a.codec_context.codec.canonical_name, a.codec_context.sample_rate
+        parts, t0 = [], None
+        for f in c.decode(a):
+            t0 = float(f.pts * f.time_base) if t0 is None and f.pts is not None else t0
+            parts.append(f.to_ndarray().astype(np.float32).reshape(len(f.layout.channels), -1).mean(0))
+    x = np.concatenate(parts)
+    x = x / 32768 if np.abs(x).max() > 2 else x  # s16 as floats
+    return codec, np.concatenate([np.zeros(round((t0 or 0) * rate), np.float32), x]), rate
+
+
+@pytest.mark.parametrize("name, codec, kept, start", [("aac.mp4", "aac", "aac", 0.5), ("pcm.mkv", "pcm_s16le", "aac", 0.0)],
+                         ids=["copied", "re-encoded"])
+def test_annotated_video_keeps_the_sound_in_place(media, tmp_path, capsys, name, codec, kept, start):
+    """The annotated MP4 has the source's sound: copied (AAC) or re-encoded as AAC (PCM, which MP4
+    does not hold), lasting as long as the pictures, a 440 Hz beep where it was relative to them
+    (the first clip's pictures start 0.5 s into the file: the beep moves 0.5 s earlier)."""
+    from pipeline_fixtures import SOUND_RATE, write_clip
+
+    t = np.arange(2 * SOUND_RATE) / SOUND_RATE
+    beep = (0.5 * np.sin(2 * np.pi * 440 * t) * ((t >= 0.8) & (t < 1.2))).astype(np.float32)
+    frames = [paste(np.full((160, 192, 3), 90, np.uint8), portrait(0.2), 20 + i, 10) for i in range(20 - int(start * 10))]
+    clip = write_clip(tmp_path / name, frames, sound=beep, audio_codec=codec, video_start_s=start)
+    out = tmp_path / "out"
+    code, _, err = run(["predict", clip, "--out", out, "--model", media["model"], "--annotate", "--quiet",
+                        "--no-plots"], capsys)
+    assert code == 0, err
+    got, x, rate = _sound(out / "annotated" / f"{Path(name).stem}.mp4")
+    assert got == kept
+    with av.open(str(out / "annotated" / f"{Path(name).stem}.mp4")) as c:
+        pictures = sum(1 for _ in c.decode(video=0)) / 10
+    assert abs(len(x) / rate - pictures) < 0.1  # as long as the pictures (2 s, or 1.5 s from the offset)
+    loud = np.flatnonzero(np.abs(x) > 0.1)
+    assert abs(loud[0] / rate - (0.8 - start)) < 0.07 and abs(loud[-1] / rate - (1.2 - start)) < 0.07
+    seg = x[loud[0]:loud[-1]]
+    spectrum = np.abs(np.fft.rfft(seg))
+    assert abs(np.argmax(spectrum) * rate / len(seg) - 440) < 10  # the beep itself, not noise
+
+
+def test_progress_counts_sources_in_plain_lines_off_a_terminal(media, tmp_path, capsys):
+    """stderr is not a terminal here (captured): progress comes as plain lines, no carriage
+    return, counting photos; on a terminal it is a bar with the same count."""
+    import io
+
+    from wildfer.pipeline.progress import Progress
+
+    d = tmp_path / "in"
+    d.mkdir()
+    for i in range(3):
+        Image.fromarray(portrait(0.3 + 0.05 * i)).save(d / f"p{i}.jpg")
+    code, said, err = run(["predict", d, "--out", tmp_path / "o", "--model", media["model"], "--no-plots"], capsys)
+    assert code == 0, err
+    assert "\r" not in err
+    lines = err.strip().splitlines()
+    assert lines[0].startswith("wildfer: 1/3 photos, ") and lines[-1].startswith("wildfer: 3/3 photos, ")
+    tty = io.StringIO()
+    bar = Progress(106, "photos", stream=tty, tty=True)
+    for _ in range(12):
+        bar.advance()
+    bar.close()
+    assert "\r" in tty.getvalue() and "12/106 photos" in tty.getvalue()
+
+
+def test_table_names_are_cut_with_an_ellipsis_and_never_alike(media, tmp_path, capsys):
+    """Long names lose their middle (an ellipsis says so), never so that two read the same, and
+    same-named files in two folders show their paths."""
+    from wildfer.pipeline.run import NAME_WIDTH, table_names
+
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    long = "a_very_long_photo_name_from_a_camera_export_"
+    paths = [tmp_path / f"{long}0001.jpg", tmp_path / f"{long}0002.jpg", tmp_path / "a" / "x.jpg",
+             tmp_path / "b" / "x.jpg"]
+    for p in paths:
+        Image.fromarray(portrait(0.3)).save(p)
+    code, said, err = run(["predict", *paths, "--out", tmp_path / "o", "--model", media["model"], "--quiet"], capsys)
+    assert code == 0, err
+    shown = table_names(paths)
+    assert len(set(shown)) == 4 and all(len(n) <= NAME_WIDTH for n in shown[:2]) and all("…" in n for n in shown[:2])
+    assert shown[0].endswith("0001.jpg") and shown[2].endswith("/a/x.jpg") and shown[3].endswith("/b/x.jpg")
+    for name in shown:
+        assert any(line.startswith(name + " ") for line in said.splitlines()), name
+    # names that would be alike once cut keep their whole length
+    twins = [tmp_path / ("x" * 30 + "1" + "y" * 30 + ".jpg"), tmp_path / ("x" * 30 + "2" + "y" * 30 + ".jpg")]
+    assert table_names(twins) == [p.name for p in twins]
+
+
+def test_photo_detection_flags_reach_the_detector(media, tmp_path, capsys):
+    """--photo-min-face and --photo-max-side, once only in report.html's settings, are flags."""
+    Image.fromarray(portrait(0.5)).save(tmp_path / "face.jpg")
+    found = {}
+    for args in ([], ["--photo-min-face", "400"], ["--photo-max-side", "0"]):
+        out = tmp_path / ("o" + "".join(args))
+        code, said, err = run(["predict", tmp_path / "face.jpg", "--out", out, "--model", media["model"], "--quiet",
+                               *args], capsys)
+        assert code == 0, err
+        found[tuple(args)] = len(json.loads((out / "summaries" / "face.jpg.json").read_text())["people"])
+        if args:
+            page = (out / "report.html").read_text(encoding="utf-8")
+            field = args[0][2:].replace("-", "_")
+            assert f'<td>{field}</td><td class="changed">{args[1]}</td>' in page
+    assert found == {(): 1, ("--photo-min-face", "400"): 0, ("--photo-max-side", "0"): 1}
 
 
 def test_preprocess_writes_aligned_112px_frames_with_gaps(media, tmp_path, capsys):
@@ -195,6 +355,9 @@ def test_odd_real_clips(media, tmp_path, capsys, name, decoded):
     faced = sorted({p["first_frame"] for p in s["people"]})
     lines = (tmp_path / "abaw" / f"{Path(name).stem}.txt").read_text().splitlines()
     assert len(lines) == 1 + decoded  # every decoded frame, whatever the metadata says (no_face.mp4: 98)
+    # no_face.mp4 announces 98 frames, 3 of them an edit list's pre-roll (marked discarded): no warning
+    assert s["decode_warning"] is None and s["frames_discarded"] == (3 if name == "no_face.mp4" else 0)
+    assert err == ""
     if name == "no_face.mp4":
         assert s["people"] == [] and "no face found" in out
         assert lines[1:] == ["0"] * decoded  # no face at all: Neutral throughout, still one file
@@ -207,6 +370,27 @@ def test_odd_real_clips(media, tmp_path, capsys, name, decoded):
             assert faced[0] > 0 and main_person["last_frame"] >= 12 * ((decoded - 1) // 12) - 12  # to the end
 
 
+# The child runs the real console entry point, with the pipeline held after its third frame until
+# a signal arrives: the interruption lands mid-video by construction, however fast the machine.
+HELD = """
+import sys, time
+import wildfer.pipeline.run as run
+flag, frames = sys.argv.pop(1), run.iter_frames
+
+def held(*args, **kwargs):
+    for i, ff in enumerate(frames(*args, **kwargs)):
+        yield ff
+        if i == 2:
+            open(flag, "w").close()
+            while True:
+                time.sleep(0.05)
+
+run.iter_frames = held
+from wildfer.cli import main
+sys.exit(main())
+"""
+
+
 def test_ctrl_c_exits_130_with_one_line(media, tmp_path):
     import os
     import signal
@@ -216,23 +400,22 @@ def test_ctrl_c_exits_130_with_one_line(media, tmp_path):
 
     from pipeline_fixtures import write_clip
 
-    # 150 frames at --detect-every 1 take several seconds: long enough to be interrupted mid-video.
     big = portrait(0.3)
     clip = write_clip(tmp_path / "long.mp4", [paste(np.full((240, 320, 3), 90, np.uint8), big, 10 + i % 60, 20)
-                                              for i in range(150)])
-    out = tmp_path / "out"
+                                              for i in range(30)])
+    out, flag = tmp_path / "out", tmp_path / "held"
     env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
-    proc = subprocess.Popen([sys.executable, "-c", "import sys; from wildfer.cli import main; sys.exit(main())",
-                             "predict", str(clip), "--out", str(out), "--model", str(media["model"]), "--quiet",
-                             "--no-plots", "--detect-every", "1", "--batch-size", "1"],
+    proc = subprocess.Popen([sys.executable, "-c", HELD, str(flag), "predict", str(clip), "--out", str(out),
+                             "--model", str(media["model"]), "--quiet", "--no-plots", "--batch-size", "1"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    csv_path, t_end = out / "predictions.csv", time.time() + 120
-    # --batch-size 1 writes rows frame by frame: a row on disk means the video is being processed.
-    while time.time() < t_end and proc.poll() is None and not (csv_path.is_file() and len(csv_path.read_text().splitlines()) > 1):
+    t_end = time.time() + 120
+    while time.time() < t_end and proc.poll() is None and not flag.exists():
         time.sleep(0.02)
+    assert flag.exists(), proc.communicate()[1]  # held mid-video, waiting for the signal
     proc.send_signal(signal.SIGINT)
     stdout, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 130, stderr
     assert stderr.strip().splitlines() == ["wildfer: interrupted"]
-    assert len(csv_path.read_text().splitlines()) < 1 + 150  # stopped part-way, not at the end
-    assert not (out / "summaries").exists()
+    rows = (out / "predictions.csv").read_text().splitlines()
+    assert 1 < len(rows) <= 1 + 3  # the rows of the frames before the hold, and no more
+    assert not (out / "summaries").exists() and not (out / ".done").exists()

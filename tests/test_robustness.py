@@ -12,7 +12,7 @@ import csv
 import gzip
 import json
 import os
-import shutil
+import re
 import signal
 import struct
 import subprocess
@@ -30,7 +30,7 @@ from PIL import Image
 
 from affwild2_fixtures import ABAW7_HEADER, write_frame, write_video
 from fer_fixtures import FERPLUS_HEADER, write_fer
-from pipeline_fixtures import paste, portrait, tiny_checkpoint, write_clip
+from pipeline_fixtures import paste, portrait, run_script, tiny_checkpoint, write_clip
 from wildfer.cli import main
 from wildfer.config import load_config
 from wildfer.data.fer2013 import read_fer2013, read_ferplus_votes
@@ -399,29 +399,25 @@ def test_predict_resume_after_sigkill_keeps_finished_videos(ckpt, tmp_path, caps
 
     assert table(out) == table(ref)  # no row lost, none duplicated
     assert (out / "abaw_predictions.txt").read_text() == (ref / "abaw_predictions.txt").read_text()
-    # A non-resumed run into the same folder starts over: markers of the old run are gone.
+    # A run into the same folder without --resume is refused, one line, the folder as it was ...
+    before = sorted(p.relative_to(out) for p in out.rglob("*"))
     code, said, err = cli(["predict", str(videos / "v0.mp4"), "--model", ckpt, "--quiet", "--no-plots",
                            "--out", out], capsys)
-    assert code == 0 and "earlier run" not in said
+    assert_one_line_error(code, err, str(out), "holds another run's outputs")
+    assert "--resume" in err and "--overwrite" in err
+    assert sorted(p.relative_to(out) for p in out.rglob("*")) == before
+    # ... and with --overwrite it starts over: the old run's files are gone, a file of the user's stays.
+    (out / "notes.txt").write_text("mine\n")
+    code, said, err = cli(["predict", str(videos / "v0.mp4"), "--model", ckpt, "--quiet", "--no-plots",
+                           "--out", out, "--overwrite"], capsys)
+    assert code == 0 and "earlier run" not in said, err
     assert sorted(p.stem for p in done_dir.glob("*.json")) == ["v0"]
+    assert sorted(p.name for p in (out / "summaries").iterdir()) == ["v0.mp4.json"]
+    assert not (out / "abaw").exists() and not (out / "abaw_predictions.txt").exists()  # this run wrote none
+    assert (out / "notes.txt").read_text() == "mine\n"
 
 
 # --- usage mistakes, through the installed console script ---------------------------------
-
-
-def wildfer_script() -> str:
-    """The ``wildfer`` console script pip installed beside this interpreter (the entry point a
-    user runs: it imports typer and whatever click it resolved, not a test double)."""
-    script = Path(sys.executable).parent / "wildfer"
-    found = str(script) if script.is_file() else shutil.which("wildfer")
-    assert found, "the wildfer console script is not installed; run the README's install command"
-    return found
-
-
-def run_script(args, tmp_path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
-    return subprocess.run([wildfer_script(), *map(str, args)], env=env, cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120)
 
 
 # Needles hold what every allowed typer/click version says (the wording differs between them).
@@ -433,8 +429,17 @@ def run_script(args, tmp_path) -> subprocess.CompletedProcess:
     (["train"], "Missing argument"),
     (["predict", "a.jpg", "--out", "taken.txt"], "taken.txt: --out must be a folder, and this is a file"),
     (["split", "ann", "taken.txt"], "taken.txt/train: Not a directory"),  # an OSError naming the path
+    # no suggestion unless one is close: click offered --out for --colour ("--" and "ou" in common)
+    (["predict", "a.jpg", "--out", "o", "--colour"], "error: No such option: --colour (see 'wildfer predict --help')"),
+    (["predict", "a.jpg", "--out", "o", "--stride", "0"], "error: --stride must be >= 1, got 0"),
+    (["predict", "a.jpg", "--out", "o", "--stride", "-3"], "error: --stride must be >= 1, got -3"),
+    (["predict", "a.jpg", "--out", "o", "--detect-every", "0"], "error: --detect-every must be >= 1, got 0"),
+    (["predict", "a.jpg", "--out", "o", "--threads", "0"], "error: --threads must be >= 1, got 0"),
+    (["predict", "a.jpg", "--out", "o", "--photo-min-face", "-1"], "error: --photo-min-face must be >= 0, got -1"),
+    (["predict", "a.jpg", "--out", "o", "--resume", "--overwrite"], "--overwrite deletes them: give one"),
 ], ids=["unknown-flag", "missing-out", "mistyped-command", "stride-not-int", "missing-argument", "out-is-a-file",
-        "split-into-a-file"])
+        "split-into-a-file", "unknown-flag-far-from-all", "stride-0", "stride-negative", "detect-every-0", "threads-0",
+        "photo-min-face-negative", "resume-and-overwrite"])
 def test_usage_mistake_is_one_line_and_exit_2(tmp_path, args, needle):
     (tmp_path / "taken.txt").write_text("not a folder\n")
     Image.fromarray(portrait(0.3)).save(tmp_path / "a.jpg")
@@ -447,6 +452,40 @@ def test_usage_mistake_is_one_line_and_exit_2(tmp_path, args, needle):
     assert len(lines) == 1 and lines[0].startswith("wildfer: error:") and needle in lines[0], r.stderr
     assert r.stdout == ""
     assert (tmp_path / "taken.txt").read_text() == "not a folder\n"
+
+
+def test_predict_help_shows_flags_as_flags_every_choice_and_one_sentence_each(tmp_path):
+    """``wildfer predict --help`` as the installed script prints it: a flag takes no value in the
+    help (typer 0.29's rich help showed ``--annotate <bool>``), every model, detector and backend
+    name is listed, and each option's help is one plain sentence."""
+    from wildfer.detectors import list_detectors
+    from wildfer.models.weights import SHIPPED
+    from wildfer.pipeline.classify import BACKENDS
+
+    r = run_script(["predict", "--help"], tmp_path)
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    text = r.stdout
+    assert "<bool>" not in text
+    helps: dict[str, str] = {}  # option (as its line begins) -> its help, wrapped lines joined
+    for line in text.splitlines():
+        if line.startswith("  -"):
+            head, _, rest = line.strip().partition("  ")
+            current = head
+            helps[current] = rest.strip()
+        elif line.startswith("      ") and helps:
+            helps[current] += " " + line.strip()
+    for flag in ("--annotate", "--abaw", "--quiet", "--resume", "--overwrite", "--demo", "--help"):
+        assert flag in helps, (flag, sorted(helps))  # the flag alone, no value after it
+    assert "--plots / --no-plots" in helps
+    assert helps.get("--stride <int>") is not None and helps.get("--photo-max-side <int>") is not None
+    assert all(name in helps["--model NAME|FILE"] for name in SHIPPED)
+    for option in ("--detector NAME", "--check-detector NAME", "--photo-detector NAME"):
+        assert all(name in helps[option] for name in list_detectors()), option
+    assert "--backend " + "|".join(BACKENDS) in helps
+    for option, help_text in helps.items():
+        sentence = re.sub(r"\s*\[(default|required)[^\]]*\]", "", help_text).strip()  # click's own notes
+        assert sentence.endswith(".") and sentence[0].isupper(), (option, sentence)
+        assert ". " not in sentence, (option, sentence)  # one sentence
 
 
 def test_bare_command_prints_help_and_version_prints_version(tmp_path):

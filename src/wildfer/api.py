@@ -2,7 +2,7 @@
 
     import wildfer
 
-    for face in wildfer.analyze("photo.jpg"):  # a path, a PIL image or an RGB uint8 (H, W, 3) array
+    for face in wildfer.analyze("photo.jpg"):  # a path, a PIL image or a uint8 grey/RGB/RGBA array
         print(face.label, face.score, face.box)
 
     rec = wildfer.Recognizer(model="default", detector="mtcnn")  # loads the models once
@@ -92,19 +92,31 @@ def _faces(ff, class_names: list[str]) -> list[Face]:
     return out
 
 
+ARRAY_SHAPES = "uint8 (H, W) grey, (H, W, 3) RGB or (H, W, 4) RGBA"
+
+
 def _rgb(image) -> np.ndarray:
-    """An RGB uint8 ``(H, W, 3)`` array from a PIL image or such an array (checked)."""
+    """An RGB uint8 ``(H, W, 3)`` array from a PIL image or a uint8 array of ``ARRAY_SHAPES``
+    (checked; grey and RGBA go through the conversion a file gets, alpha over white)."""
     if isinstance(image, np.ndarray):
-        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3 or 0 in image.shape:
-            raise DataError(f"image array: expected RGB uint8 of shape (H, W, 3), got {image.dtype} {image.shape}")
-        return np.ascontiguousarray(image)
+        channels = image.shape[2] if image.ndim == 3 else 1 if image.ndim == 2 else 0
+        if image.dtype != np.uint8 or channels not in (1, 3, 4):
+            raise DataError(f"image array: expected {ARRAY_SHAPES}, got {image.dtype} {image.shape}")
+        if 0 in image.shape[:2]:
+            raise DataError(f"image array: empty, shape {image.shape} holds no pixel")
+        if channels == 3:
+            return np.ascontiguousarray(image)
+        from PIL import Image
+
+        image = Image.fromarray(np.ascontiguousarray(image.reshape(image.shape[:2]) if channels == 1 else image),
+                                "L" if channels == 1 else "RGBA")
     from PIL import Image
 
     if isinstance(image, Image.Image):
         from .data.datasets import to_chans
 
         return np.asarray(to_chans(image, 3), dtype=np.uint8)
-    raise ConfigError(f"analyze takes a file path, a PIL image or an RGB uint8 (H, W, 3) numpy array, "
+    raise ConfigError(f"analyze takes a file path, a PIL image or a numpy array ({ARRAY_SHAPES}), "
                       f"not {type(image).__name__}")
 
 
@@ -114,14 +126,16 @@ class Recognizer:
     ``model``: a shipped name (``default``), a ``.safetensors`` checkpoint or an ``.onnx`` file;
     ``detector``: a registered face detector or ``auto`` (as ``predict --detector``); ``backend``: ``auto`` | ``torch`` |
     ``onnx``, as for ``wildfer predict``. ``threads``: torch (and onnxruntime) threads, a
-    process-wide setting; ``None`` leaves torch's as it is. Any of ``TUNABLE`` (the fields of
+    process-wide setting; 1 by default, as ``predict --threads``, so that a photo gives exactly the
+    faces ``predict`` writes (other thread counts sum in another order: scores differ in the 4th
+    decimal); ``None`` leaves torch's as it is. Any of ``TUNABLE`` (the fields of
     :class:`~wildfer.pipeline.options.PredictOptions`: ``detect_every``, ``smooth_s``, ``stride``,
     ...) may be given as a keyword. Raises :class:`~wildfer.errors.ConfigError` for an unknown
     model, detector or option.
     """
 
     def __init__(self, model: str | Path = "default", detector: str = "auto", *, backend: str = "auto",
-                 threads: int | None = None, **options):
+                 threads: int | None = PredictOptions.threads, **options):
         from .pipeline.run import check_options, load_models
 
         unknown = sorted(set(options) - set(TUNABLE))
@@ -141,7 +155,8 @@ class Recognizer:
         return self.classifier.class_names
 
     def analyze(self, image) -> list[Face]:
-        """The faces in one photo: a file path, a PIL image or an RGB uint8 ``(H, W, 3)`` array.
+        """The faces in one photo: a file path, a PIL image or a uint8 numpy array, ``(H, W)``
+        grey, ``(H, W, 3)`` RGB or ``(H, W, 4)`` RGBA (alpha over white, as in a file).
 
         No face: an empty list. A path that is missing, empty, not an image or unreadable raises
         :class:`~wildfer.errors.DataError` naming the file; a video path too (see
@@ -235,13 +250,15 @@ class Recognizer:
 
 @functools.lru_cache(maxsize=1)
 def default_recognizer() -> Recognizer:
-    """The :class:`Recognizer` :func:`analyze` uses: shipped model, MTCNN, built on first use."""
+    """The :class:`Recognizer` :func:`analyze` uses: ``predict``'s defaults (shipped model, its
+    photo detector, one thread), built on first use."""
     return Recognizer()
 
 
 def analyze(image) -> list[Face]:
-    """The faces in one photo (path, PIL image or RGB uint8 ``(H, W, 3)`` array), with the
-    default :class:`Recognizer` (loaded on the first call, then reused)."""
+    """The faces in one photo (path, PIL image, or uint8 array: ``(H, W)`` grey, ``(H, W, 3)``
+    RGB, ``(H, W, 4)`` RGBA), with the default :class:`Recognizer` (loaded on the first call, then
+    reused)."""
     return default_recognizer().analyze(image)
 
 

@@ -13,8 +13,16 @@ from .errors import WildferError
 from .runtime import require_torch
 from .pipeline.options import PREDICT_DEFAULTS
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+# rich_markup_mode=None: click's plain help. typer 0.29's rich help shows every flag as taking a
+# value (`--annotate <bool>`, even `--help <bool>`), and `--annotate true` then reads "true" as an input.
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, rich_markup_mode=None,
                   help="Facial expressions of people in in-the-wild photos and video.")
+
+
+# Every choice is named in the help (tests/test_robustness.py checks the rendered help against
+# the registries): listing them here keeps `wildfer --help` from importing the detectors.
+MODELS_HELP = "a shipped name (default, fast, default-int8, fast-int8), a .safetensors checkpoint or an .onnx file"
+DETECTORS = "blazeface-short, blazeface-full, blazeface (= blazeface-short), mtcnn, yunet or yunet+mtcnn"
 
 
 def _show_version(value: bool) -> None:
@@ -79,16 +87,15 @@ def evaluate(
                               "boxes: labels.csv (image,x0,y0,x1,y1,label) + images/"),
     split: str = typer.Option("PublicTest", "--split", help="FER2013 Usage value (Training, PublicTest, PrivateTest)."),
     labels: str = typer.Option("fer2013", "--labels", help="fer2013 | ferplus (FER+ majority votes)"),
-    model: str = typer.Option("default", "--model",
-                              help="Checkpoint path, shipped name (default: accurate; fast: many faces, weak machines; default-int8 and "
-                                   "fast-int8 run on onnxruntime) or .onnx file (int8 too)."),
+    model: str = typer.Option("default", "--model", metavar="NAME|FILE", help=f"Model to score: {MODELS_HELP}."),
     frames: Optional[Path] = typer.Option(None, "--frames", help="affwild2: the cropped_aligned folder."),
     force: bool = typer.Option(False, "--force", help="Score even if test videos were seen in training (flagged)."),
     backend: str = typer.Option("auto", "--backend",
                                 help="torch | onnx | auto (onnxruntime; implied by a .onnx --model, default-int8 or fast-int8; auto: the "
                                      "int8 copy of a shipped model if onnxruntime is installed)."),
-    detector: str = typer.Option(PREDICT_DEFAULTS.photo_detector, "--detector",
-                                 help="boxes: the face detector of the end-to-end score (predict's photo detector by default)."),
+    detector: Optional[str] = typer.Option(None, "--detector", metavar="NAME",
+                                           help=f"Face detector of the boxes dataset's end-to-end score: {DETECTORS} "
+                                                "(default: predict's photo detector)."),
     box_scale: float = typer.Option(1.0, "--box-scale", help="boxes: classifier-only crops are this x the box's longer side."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     out: Path = typer.Option(..., "--out", help="Output folder: metrics.json, report.md, confusion.png."),
@@ -152,56 +159,63 @@ def split(
 
 @app.command()
 def predict(
-    inputs: Optional[List[str]] = typer.Argument(None, help="Videos, photos, folders or globs; or one live stream: "
-                                                            "rtsp://, udp://, http(s):// (read as it comes)."),
-    out: Path = typer.Option(..., "--out", help="Output folder (predictions.csv, summaries/, plots/, ...)."),
-    model: str = typer.Option("default", "--model",
-                              help="Shipped name (default: accurate; fast: many faces per frame, weak machines; default-int8, fast-int8), "
-                                   "a .safetensors checkpoint or a .onnx file."),
-    detector: str = typer.Option(PREDICT_DEFAULTS.detector, "--detector",
-                                 help="Video face detector by name (mtcnn, blazeface-short, blazeface-full); auto: "
-                                      "blazeface-short if onnxruntime is installed, else mtcnn."),
-    check_detector: str = typer.Option(PREDICT_DEFAULTS.check_detector or "none", "--check-detector",
-                                       help="Slower, complete detector that checks --detector on videos and takes over "
-                                            "while it misses faces; none = --detector alone."),
+    inputs: Optional[List[str]] = typer.Argument(None, metavar="INPUT", help="Videos, photos, folders or glob patterns to read; or one live "
+                                                                           "stream: rtsp://, udp://, http(s)://."),
+    out: Path = typer.Option(..., "--out", help="Folder for predictions.csv, report.html and the other outputs."),
+    model: str = typer.Option("default", "--model", metavar="NAME|FILE", help=f"Expression model: {MODELS_HELP}."),
+    detector: str = typer.Option(PREDICT_DEFAULTS.detector, "--detector", metavar="NAME",
+                                 help=f"Video face detector: auto, {DETECTORS}; auto is blazeface-short when "
+                                      "onnxruntime is installed, else mtcnn."),
+    check_detector: str = typer.Option(PREDICT_DEFAULTS.check_detector or "none", "--check-detector", metavar="NAME",
+                                       help="Slower detector that checks --detector on video frames and takes over "
+                                            f"while it misses faces: {DETECTORS}, or none."),
     check_max: int = typer.Option(PREDICT_DEFAULTS.check_max, "--check-max",
-                                  help="Most frames between two checks while --detector finds every face."),
-    photo_detector: str = typer.Option(PREDICT_DEFAULTS.photo_detector, "--photo-detector",
-                                       help="Face detector for photos."),
+                                  help="Most video frames between two checks while --detector finds every face."),
+    photo_detector: str = typer.Option(PREDICT_DEFAULTS.photo_detector, "--photo-detector", metavar="NAME",
+                                       help=f"Face detector for photos: {DETECTORS}."),
+    photo_max_side: Optional[int] = typer.Option(PREDICT_DEFAULTS.photo_max_side, "--photo-max-side",
+                                                 help="Longer side in pixels that photos are scaled down to for "
+                                                      "detection (default: yunet 640, mtcnn 1280; 0 = full size)."),
+    photo_min_face: int = typer.Option(PREDICT_DEFAULTS.photo_min_face, "--photo-min-face",
+                                       help="Smallest face side to find in photos, in pixels."),
     detect_every: int = typer.Option(PREDICT_DEFAULTS.detect_every, "--detect-every",
-                                     help="Run the detector (with a check detector: the check detector, while it is in "
-                                          "charge) on every k-th processed frame; optical flow tracks faces between."),
+                                     help="Run the video detector on every k-th processed frame and follow faces by "
+                                          "optical flow in between."),
     detect_size: int = typer.Option(PREDICT_DEFAULTS.detect_max_side, "--detect-size",
-                                    help="Video frames are downscaled to this longer side (pixels) for detection; 0 = full size."),
-    min_face: int = typer.Option(PREDICT_DEFAULTS.min_face, "--min-face", help="Smallest face side to find in videos, pixels."),
-    stride: int = typer.Option(1, "--stride", help="Process every n-th frame of a video."),
-    smooth: float = typer.Option(PREDICT_DEFAULTS.smooth_s, "--smooth", help="Smoothing window in seconds per person (0 = off; photos never)."),
+                                    help="Longer side in pixels that video frames are scaled down to for detection "
+                                         "(0 = full size)."),
+    min_face: int = typer.Option(PREDICT_DEFAULTS.min_face, "--min-face",
+                                 help="Smallest face side to find in videos, in pixels."),
+    stride: int = typer.Option(PREDICT_DEFAULTS.stride, "--stride", help="Process every n-th frame of a video."),
+    smooth: float = typer.Option(PREDICT_DEFAULTS.smooth_s, "--smooth",
+                                 help="Smoothing window per person in seconds (0 = off; photos are never smoothed)."),
     batch_size: int = typer.Option(PREDICT_DEFAULTS.batch_size, "--batch-size", help="Faces per classifier batch."),
-    annotate: bool = typer.Option(False, "--annotate", help="Also write annotated/<video>.mp4 and annotated/<photo>.jpg with boxes and labels."),
-    abaw: bool = typer.Option(False, "--abaw", help="Also write ABAW files: abaw/<video>.txt and abaw_predictions.txt; a frame without "
-                                                     "the person takes the nearest predicted frame's label, a video "
-                                                     "without any face is Neutral (0) throughout."),
-    plots: bool = typer.Option(True, "--plots/--no-plots", help="Timeline plot PNG per video."),
-    threads: int = typer.Option(1, "--threads", help="CPU threads for torch (and onnxruntime)."),
-    backend: str = typer.Option(PREDICT_DEFAULTS.backend, "--backend",
-                                help="Classifier runtime: auto | torch | onnx. auto: a shipped model (default, fast) runs as its "
-                                     "int8 copy (default-int8, fast-int8) on onnxruntime if installed, else torch; other models "
-                                     "torch, .onnx files onnxruntime. onnx: onnxruntime (a checkpoint is exported first)."),
-    quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
-    resume: bool = typer.Option(False, "--resume", help="Keep the sources an interrupted run into OUT finished; redo the rest."),
+    annotate: bool = typer.Option(False, "--annotate",
+                                  help="Also write annotated/<video>.mp4 and annotated/<photo>.jpg with boxes and labels."),
+    abaw: bool = typer.Option(False, "--abaw",
+                              help="Also write the ABAW challenge files abaw/<video>.txt and abaw_predictions.txt."),
+    plots: bool = typer.Option(True, "--plots/--no-plots", help="Write a timeline plot PNG per video."),
+    threads: int = typer.Option(1, "--threads", help="CPU threads for the detectors and the classifier."),
+    backend: str = typer.Option(PREDICT_DEFAULTS.backend, "--backend", metavar="auto|torch|onnx",
+                                help="Classifier runtime; auto runs a shipped model as its int8 copy on onnxruntime "
+                                     "when that is installed, else on torch."),
+    quiet: bool = typer.Option(False, "--quiet", help="Show no progress."),
+    resume: bool = typer.Option(False, "--resume", help="Keep what an interrupted run into --out finished and do the rest."),
+    overwrite: bool = typer.Option(False, "--overwrite",
+                                   help="Delete an earlier run's outputs in --out first (wildfer's own files only)."),
     workers: Optional[int] = typer.Option(None, "--workers",
-                                          help="Worker processes, each on whole sources with --threads threads; same "
-                                               "predictions.csv as 1 (default 1; with --ray: as many as the cluster holds)."),
+                                          help="Worker processes, each taking whole sources (default 1; with --ray, "
+                                               "as many as the cluster holds)."),
     ray: Optional[str] = typer.Option(None, "--ray", metavar="ADDRESS",
-                                      help="Run the sources on a Ray cluster: local (start one here), auto, HOST:PORT "
-                                           "or ray://HOST:10001 (join a running one); needs the extra ray."),
-    demo: bool = typer.Option(False, "--demo", help="Build a demo clip from matplotlib's sample photo in OUT and run on it."),
+                                      help="Run on a Ray cluster: local, auto, HOST:PORT or ray://HOST:10001 "
+                                           "(needs the ray extra)."),
+    demo: bool = typer.Option(False, "--demo", help="Build a demo clip from matplotlib's sample photo in --out and run on it."),
     camera: Optional[int] = typer.Option(None, "--camera", metavar="N",
                                          help="Read camera N (/dev/videoN, V4L2) live, until Ctrl-C."),
     stream_timeout: float = typer.Option(PREDICT_DEFAULTS.stream_timeout_s, "--stream-timeout",
                                          help="A live stream that sends no frame for this many seconds has ended."),
 ) -> None:
-    """Expressions of every face in photos and videos -> OUT/predictions.csv and friends."""
+    """Expressions of every face in photos and videos -> OUT/predictions.csv and report.html."""
     from .errors import ConfigError, DataError
     from .pipeline.run import PredictOptions, face_table, run_summary
     from .pipeline.run import predict as run_predict
@@ -216,12 +230,15 @@ def predict(
     if not paths:
         raise ConfigError("give at least one video, photo, folder or glob (or --demo)")
     opts = PredictOptions(model=model, detector=detector, check_detector=check_detector, check_max=check_max,
-                          photo_detector=photo_detector, detect_every=detect_every, detect_max_side=detect_size or None,
+                          photo_detector=photo_detector, photo_max_side=photo_max_side, photo_min_face=photo_min_face,
+                          detect_every=detect_every, detect_max_side=detect_size if detect_size else None,
                           min_face=min_face, stride=stride, smooth_s=smooth, batch_size=batch_size, annotate=annotate,
                           abaw=abaw, plots=plots, progress=not quiet, threads=threads,
-                          backend=backend, resume=resume, ray=ray, stream_timeout_s=stream_timeout,
+                          backend=backend, resume=resume, overwrite=overwrite, ray=ray, stream_timeout_s=stream_timeout,
                           workers=workers if workers is not None else 0 if ray else PREDICT_DEFAULTS.workers)
     res = run_predict(paths, out, opts)
+    for warning in res.warnings:
+        typer.echo(f"wildfer: warning: {warning}", err=True)
     if res.resumed:
         typer.echo(f"{len(res.resumed)} source(s) finished by an earlier run were kept, not redone")
     typer.echo(face_table(res))
@@ -360,8 +377,18 @@ def _usage_error_types() -> tuple[type[BaseException], ...]:
 
 
 def _usage_line(e: BaseException) -> str:
-    """One line for a usage error: click's message and where the help is (click prints 4 lines)."""
+    """One line for a usage error: click's message and where the help is (click prints 4 lines).
+
+    An unknown option keeps only the suggestions whose names (without the dashes) are close:
+    click compares them with the dashes, so ``--colour`` was offered ``--out`` ("--" + "ou")."""
     msg = " ".join(str(e.format_message()).split())
+    option, offered = getattr(e, "option_name", None), getattr(e, "possibilities", None)
+    if option and offered is not None:
+        from difflib import get_close_matches
+
+        bare = {o.lstrip("-"): o for o in offered}
+        close = [bare[b] for b in get_close_matches(option.lstrip("-"), list(bare), n=3, cutoff=0.6)]
+        msg = f"No such option: {option}" + (f" (did you mean {' or '.join(close)}?)" if close else "")
     ctx = getattr(e, "ctx", None)
     if ctx is not None:
         msg += f" (see '{ctx.command_path} --help')"

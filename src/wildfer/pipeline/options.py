@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..errors import ConfigError
+
 
 @dataclass(frozen=True)
 class PredictOptions:
@@ -43,6 +45,7 @@ class PredictOptions:
     plots: bool = True
     progress: bool = True
     resume: bool = False  # skip sources a previous run into the same folder finished (pipeline.resume)
+    overwrite: bool = False  # delete a previous run's outputs in the folder first (pipeline.outdir)
     # torch threads. 1 by default: on this shared 2-core machine MTCNN ran 0.11 s/frame with 1
     # thread and 0.38 s/frame with 2 (OpenMP threads fight the other load); raise it on idle cores.
     threads: int | None = 1
@@ -58,3 +61,22 @@ class PredictOptions:
 
 
 PREDICT_DEFAULTS = PredictOptions()
+
+
+# The least value of each count or size a user sets, by field, with the flag that sets it: a
+# value below it is refused naming that flag and the value given (None = "not set", never refused).
+LOWER_BOUNDS = (("stride", "--stride", 1), ("detect_every", "--detect-every", 1), ("check_max", "--check-max", 1),
+                ("batch_size", "--batch-size", 1), ("threads", "--threads", 1), ("min_face", "--min-face", 0),
+                ("detect_max_side", "--detect-size", 0), ("photo_min_face", "--photo-min-face", 0),
+                ("photo_max_side", "--photo-max-side", 0), ("smooth_s", "--smooth", 0))
+
+
+def check_options(opts: PredictOptions) -> None:
+    """Raise :class:`~wildfer.errors.ConfigError` naming the flag and the value for a count or size
+    below its bound (``LOWER_BOUNDS``; ``--workers``: >= 1, or >= 0 with ``--ray``)."""
+    for name, flag, least in LOWER_BOUNDS:
+        value = getattr(opts, name)
+        if value is not None and value < least:
+            raise ConfigError(f"{flag} must be >= {least}, got {value:g}")
+    if opts.workers < (0 if opts.ray else 1):
+        raise ConfigError(f"--workers must be >= 1 (--workers 0 with --ray), got {opts.workers}")

@@ -35,6 +35,7 @@ from pathlib import Path
 
 from ..errors import WildferError
 from .options import PredictOptions
+from .progress import Progress, unit_of
 from .resume import merge_part, part_path
 from .results import CSVSink
 from .run import SourceOutcome, load_models, process_source
@@ -165,8 +166,6 @@ def run_parallel(sources: list[Source], names: list[str], todo: list[int], in_pa
     copy their rows, and those of the done sources named in ``in_parts``, into ``sink`` in input
     order. ``n_frames``: frames each source announces (0 = unknown), for the longest-first order.
     Returns ``{index: outcome}`` for every index in ``todo``."""
-    from tqdm import tqdm
-
     ctx = _context()
     queue = ctx.SimpleQueue()
     merger = InOrder(names, set(todo), in_parts, out, sink)
@@ -175,7 +174,7 @@ def run_parallel(sources: list[Source], names: list[str], todo: list[int], in_pa
     worker_opts = replace(opts, progress=False)  # one bar, the parent's: N per-source bars would garble it
     pool = ProcessPoolExecutor(min(opts.workers, len(todo)), mp_context=ctx, initializer=_init_worker,
                                initargs=(worker_opts, out, queue))
-    bar = tqdm(total=len(todo), desc="predict", unit="source", disable=not opts.progress)
+    bar = Progress(len(todo), unit_of([sources[i].kind for i in todo]), opts.progress)
     outcomes: dict[int, SourceOutcome] = {}
     frames, t0, finished = 0, time.perf_counter(), False
     try:
@@ -189,8 +188,8 @@ def run_parallel(sources: list[Source], names: list[str], todo: list[int], in_pa
                 i = index[f]
                 outcomes[i] = f.result()
                 merger.finish(i, has_rows=outcomes[i].error is None)
-                bar.update(1)
-            bar.set_postfix_str(f"{frames} frames, {frames / (time.perf_counter() - t0):.1f} frames/s")
+                bar.advance()
+            bar.note(f"{frames} frames, {frames / (time.perf_counter() - t0):.1f} frames/s")
         finished = True
     except BrokenProcessPool:
         raise WildferError(f"a worker process died (killed, or out of memory?) with {len(todo) - len(outcomes)} "

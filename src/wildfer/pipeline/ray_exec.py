@@ -47,6 +47,7 @@ from pathlib import Path
 from ..errors import ConfigError, WildferError
 from .options import PredictOptions
 from .parallel import PROGRESS_EVERY_S, InOrder, longest_first
+from .progress import Progress, unit_of
 from .resume import DONE_DIR, mark_done, part_path
 from .results import CSVSink
 from .run import SourceOutcome, load_models, process_source
@@ -202,8 +203,6 @@ def run_ray(sources: list[Source], names: list[str], todo: list[int], in_parts: 
     and those of the done sources named in ``in_parts``, into ``sink`` in input order. Returns
     ``{index: outcome}`` for every index in ``todo``; each outcome's ``timings`` also holds
     ``collect``: the driver's seconds to receive and store that source."""
-    from tqdm import tqdm
-
     merger = InOrder(names, set(todo), in_parts, out, sink)
     merger.advance()  # done sources at the front whose rows wait in parts
     with connected(opts.ray) as ray:
@@ -216,7 +215,7 @@ def run_ray(sources: list[Source], names: list[str], todo: list[int], in_parts: 
         running: dict = {}  # result ref -> (source index, actor)
         outcomes: dict[int, SourceOutcome] = {}
         deaths, frames, t0 = 0, 0, time.perf_counter()
-        bar = tqdm(total=len(todo), desc="predict", unit="source", disable=not opts.progress)
+        bar = Progress(len(todo), unit_of([sources[i].kind for i in todo]), opts.progress)
         try:
             _wait_ready(ray, idle)
             while queue or running:
@@ -248,8 +247,8 @@ def run_ray(sources: list[Source], names: list[str], todo: list[int], in_parts: 
                     outcomes[i] = oc
                     merger.finish(i, has_rows=oc.error is None)
                     idle.append(a)
-                    bar.update(1)
-                    bar.set_postfix_str(f"{frames} frames, {frames / (time.perf_counter() - t0):.1f} frames/s")
+                    bar.note(f"{frames} frames, {frames / (time.perf_counter() - t0):.1f} frames/s")
+                    bar.advance()
         finally:
             bar.close()
             for a in actors:  # now, not when they finish their current source (which may take an hour)

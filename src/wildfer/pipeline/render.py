@@ -3,15 +3,19 @@ an annotated JPEG per photo.
 
 Overlays (:func:`draw_faces`) are a box per face and a label ``<face id>: <expression> <score>``
 in black or white on a box filled with the expression's colour (``CLASS_COLORS``, the timeline
-plot's), so the text reads on any background; labels and boxes are kept inside the frame.
+plot's), so the text reads on any background; labels and boxes are kept inside the frame, and
+labels never overlap one another (:func:`label_layout`: above, below or inside the box, smaller
+for small faces).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from .audio import AudioCopy
 from .results import SourceLog
 from .sources import open_frames
 
@@ -44,49 +48,117 @@ def text_color(fill: tuple[int, int, int]) -> tuple[int, int, int]:
     return max([(0, 0, 0), (255, 255, 255)], key=lambda c: contrast(c, fill))
 
 
-def label_rect(box, size: tuple[int, int], frame: tuple[int, int]) -> tuple[int, int, int, int]:
-    """Where a label of ``size`` (w, h) px goes for face ``box`` (x0, y0, x1, y1) in a frame of
-    ``frame`` (w, h) px: above the box, left-aligned with it; inside its top edge when there is
-    no room above; moved left/up/down as needed to lie inside the frame (a label wider than the
-    frame starts at x 0 and is cut at the right). Returns integer (x0, y0, x1, y1)."""
-    (lw, lh), (fw, fh) = size, frame
-    x0 = int(min(max(round(box[0]), 0), max(fw - lw, 0)))
-    y0 = round(box[1]) - lh
-    if y0 < 0:
-        y0 = round(box[1])
-    y0 = int(min(max(y0, 0), max(fh - lh, 0)))
-    return x0, y0, min(x0 + lw, fw), min(y0 + lh, fh)
+MIN_SCALE = 0.35  # the smallest font scale a label gets (Hershey simplex, ~8 px caps): still legible
+
+
+@dataclass(frozen=True)
+class Label:
+    """Where one face's label goes: ``rect`` integer (x0, y0, x1, y1) pixels, x1/y1 exclusive;
+    its ``text`` (possibly shortened to the face id) at font ``scale`` and stroke ``thick``."""
+
+    rect: tuple[int, int, int, int]
+    text: str
+    scale: float
+    thick: int
+
+
+def _overlaps(a, b) -> bool:
+    return a[0] < b[2] and b[0] < a[2] and a[1] < b[3] and b[1] < a[3]
+
+
+def _candidates(box, lw: int, lh: int, fw: int, fh: int):
+    """Label rectangles of ``lw`` x ``lh`` around ``box``, best first: above it, below it, inside
+    its top edge, inside its bottom edge (each left-, then right-aligned with the box, moved
+    sideways into the frame); those that do not fit in the frame are left out."""
+    x0, y0, x1, y1 = (round(v) for v in box)
+    for top in (y0 - lh, y1, y0, y1 - lh):
+        for left in (x0, x1 - lw):
+            left = min(max(left, 0), fw - lw)
+            r = (left, top, left + lw, top + lh)
+            if left >= 0 and top >= 0 and r[2] <= fw and r[3] <= fh:
+                yield r
+
+
+def label_layout(boxes: np.ndarray, texts: list[str], frame: tuple[int, int],
+                 scale: float | None = None) -> list[Label | None]:
+    """Labels for faces ``boxes`` (N, 4) pixels in a frame of ``frame`` (w, h) pixels, each inside
+    the frame and none overlapping another.
+
+    Faces are placed largest first. Each face's font starts at ``scale`` (default: from the
+    frame's shorter side), no wider than about its box (a small face gets a smaller font, down to
+    ``MIN_SCALE``), and tries :func:`_candidates` at that size and smaller ones, first where the
+    label covers no other face's box, then anywhere free. A face that still finds no room gets its
+    id alone (the text up to ``":"``); if even that fits nowhere, None: its box is drawn unlabelled.
+    """
+    import cv2
+
+    fw, fh = frame
+    base = scale if scale is not None else max(0.4, min(fw, fh) / 720)
+    order = sorted(range(len(boxes)), key=lambda i: -(boxes[i][2] - boxes[i][0]) * (boxes[i][3] - boxes[i][1]))
+    placed: list[tuple[int, int, int, int]] = []
+    out: list[Label | None] = [None] * len(boxes)
+
+    def fits(r, others) -> bool:
+        return not any(_overlaps(r, p) for p in placed) and not any(_overlaps(r, o) for o in others)
+
+    for i in order:
+        box = boxes[i]
+        others = [tuple(round(v) for v in b) for j, b in enumerate(boxes) if j != i]
+        short = texts[i].split(":")[0]
+        (w1, _), _ = cv2.getTextSize(texts[i], cv2.FONT_HERSHEY_SIMPLEX, 1.0, 1)
+        first = min(base, max(MIN_SCALE, 1.2 * (box[2] - box[0]) / max(w1, 1)))
+        scales = [first * 0.8 ** k for k in range(8) if first * 0.8 ** k >= MIN_SCALE] or [MIN_SCALE]
+        tries = [(t, sc, avoid) for t in (texts[i], short) for avoid in (others, []) for sc in scales]
+        for text, sc, avoid in tries:
+            thick = max(1, round(sc * 1.5))
+            pad = max(2, round(4 * sc))
+            (tw, th), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, sc, thick)
+            rect = next((r for r in _candidates(box, tw + 2 * pad, th + baseline + 2 * pad, fw, fh) if fits(r, avoid)),
+                        None)
+            if rect is not None:
+                placed.append(rect)
+                out[i] = Label(rect, text, sc, thick)
+                break
+    return out
 
 
 def draw_faces(img: np.ndarray, boxes: np.ndarray, texts: list[str], colors: list[tuple[int, int, int]]) -> np.ndarray:
     """Draw each face's box and label on RGB uint8 ``img`` (in place; returned).
 
     Line width and text size follow the frame's shorter side (a 360 px video and a 4000 px photo
-    both get legible labels); boxes are clipped to the frame so a face at its edge keeps all four
-    sides visible."""
+    both get legible labels), smaller for small faces; labels never overlap each other nor leave
+    the frame (:func:`label_layout`); boxes are clipped to the frame so a face at its edge keeps
+    all four sides visible."""
     import cv2
 
     h, w = img.shape[:2]
-    scale = max(0.4, min(h, w) / 720)
-    thick = max(1, round(scale * 1.5))
     line = max(2, round(min(h, w) / 250))
-    pad = max(2, round(4 * scale))
-    for box, text, color in zip(boxes, texts, colors):
+    for box, color in zip(boxes, colors):
         x0, y0 = int(np.clip(round(box[0]), 0, w - 1)), int(np.clip(round(box[1]), 0, h - 1))
         x1, y1 = int(np.clip(round(box[2]), 0, w - 1)), int(np.clip(round(box[3]), 0, h - 1))
         cv2.rectangle(img, (x0, y0), (x1, y1), color, line)
-        (tw, th), base = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, thick)
-        lx0, ly0, lx1, ly1 = label_rect((x0, y0, x1, y1), (tw + 2 * pad, th + base + 2 * pad), (w, h))
+    for label, color in zip(label_layout(boxes, texts, (w, h)), colors):
+        if label is None:
+            continue
+        lx0, ly0, lx1, ly1 = label.rect
+        pad = max(2, round(4 * label.scale))
+        (_, th), _ = cv2.getTextSize(label.text, cv2.FONT_HERSHEY_SIMPLEX, label.scale, label.thick)
         cv2.rectangle(img, (lx0, ly0), (lx1 - 1, ly1 - 1), color, cv2.FILLED)
-        cv2.putText(img, text, (lx0 + pad, ly0 + pad + th), cv2.FONT_HERSHEY_SIMPLEX, scale, text_color(color),
-                    thick, cv2.LINE_AA)
+        cv2.putText(img, label.text, (lx0 + pad, ly0 + pad + th), cv2.FONT_HERSHEY_SIMPLEX, label.scale,
+                    text_color(color), label.thick, cv2.LINE_AA)
     return img
 
 
+def face_labels(fids: np.ndarray, labels: np.ndarray, scores: np.ndarray, class_names: list[str]) -> list[str]:
+    """Each face's label text, ``<face id>: <class> <score>``."""
+    return [f"{f}: {class_names[k]} {s:.2f}" for f, k, s in zip(fids, labels, scores)]
+
+
 def draw_rows(img: np.ndarray, boxes: np.ndarray, fids: np.ndarray, labels: np.ndarray, scores: np.ndarray,
-               class_names: list[str]) -> np.ndarray:
-    """:func:`draw_faces` with the labels ``<face id>: <class> <score>``, coloured by class."""
-    texts = [f"{f}: {class_names[k]} {s:.2f}" for f, k, s in zip(fids, labels, scores)]
+               class_names: list[str], ids_only: bool = False) -> np.ndarray:
+    """:func:`draw_faces` with the labels of :func:`face_labels` (``ids_only``: the face ids
+    alone, for thumbnails too small for more), coloured by class."""
+    texts = [str(f) for f in fids] if ids_only else face_labels(fids, labels, scores, class_names)
     return draw_faces(img, boxes, texts, [class_color(k) for k in labels])
 
 
@@ -145,7 +217,8 @@ def plot_timeline(log: SourceLog, path: Path) -> Path:
 
 
 def annotate_video(log: SourceLog, path: Path, stride: int = 1) -> Path:
-    """Re-decode the video and write an H.264 MP4 with each face's box, id, label and score.
+    """Re-decode the video and write an H.264 MP4 with each face's box, id, label and score, and
+    the source's sound (:mod:`.audio`).
 
     Frames not processed (``stride``) show the last processed frame's boxes, up to a shot cut
     (:mod:`.cuts`): a new shot shows none until its first processed frame. Decoding twice costs
@@ -165,8 +238,10 @@ def annotate_video(log: SourceLog, path: Path, stride: int = 1) -> Path:
     st.width, st.height = info.width - info.width % 2, info.height - info.height % 2
     st.pix_fmt = "yuv420p"
     st.options = {"crf": "23", "preset": "veryfast"}
+    sound = AudioCopy(log.source.path, out)
     shown, shot = np.zeros(0, np.int64), 0
     for fr in it:
+        sound.until(fr.time_s)
         if fr.shot != shot:
             shown, shot = np.zeros(0, np.int64), fr.shot
         if fr.index < len(starts) - 1:
@@ -179,6 +254,7 @@ def annotate_video(log: SourceLog, path: Path, stride: int = 1) -> Path:
             out.mux(pkt)
     for pkt in st.encode():
         out.mux(pkt)
+    sound.finish()
     out.close()
     return path
 
@@ -189,9 +265,10 @@ def _rate(fps: float):
     return Fraction(fps).limit_denominator(1001)
 
 
-def annotated_photo(log: SourceLog, max_side: int | None = None) -> np.ndarray:
-    """The photo of ``log`` (RGB uint8) with every face's box and label drawn; with ``max_side``,
-    downscaled first so its longer side is at most that many pixels (overlays sized for it)."""
+def annotated_photo(log: SourceLog, max_side: int | None = None, ids_only: bool = False) -> np.ndarray:
+    """The photo of ``log`` (RGB uint8) with every face's box and label drawn (``ids_only``: just
+    the face id); with ``max_side``, downscaled first so its longer side is at most that many
+    pixels (overlays sized for it)."""
     import cv2
 
     _, frames = open_frames(log.source)
@@ -206,7 +283,7 @@ def annotated_photo(log: SourceLog, max_side: int | None = None) -> np.ndarray:
         img = img.copy()  # the decoded photo may be read-only; the caller gets a picture of its own
     labels = log.labels
     scores = log.probs[np.arange(len(labels)), labels]
-    return draw_rows(img, boxes, log.face_ids, labels, scores, log.class_names)
+    return draw_rows(img, boxes, log.face_ids, labels, scores, log.class_names, ids_only)
 
 
 def annotate_photo(log: SourceLog, path: Path) -> Path:

@@ -226,6 +226,9 @@ class SourceLog:
             "frames_declared": info.frames_declared,
             "frames_decoded": info.frames_decoded,
             "decode_error": info.error,
+            "frames_discarded": info.frames_discarded,
+            # why fewer frames decoded than the file announces (DecodeInfo.short_read), else null
+            "decode_warning": info.short_read(),
             "frames_processed": self.frames_processed,
             "frames_with_face": self.frames_with_face,
             "frames_without_face": self.frames_processed - self.frames_with_face,

@@ -27,7 +27,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import tempfile
 from pathlib import Path
 
@@ -69,12 +68,6 @@ def merge_part(sink: CSVSink, out: Path, name: str) -> None:
     part = part_path(out, name)
     sink.append_part(part)
     part.unlink()
-
-
-def clear_done(out: Path) -> None:
-    """A fresh (non-resumed) run starts a new ``predictions.csv``: old markers and parts no longer hold."""
-    shutil.rmtree(out / DONE_DIR, ignore_errors=True)
-    shutil.rmtree(out / PARTS_DIR, ignore_errors=True)
 
 
 def drop_parts_folder(out: Path) -> None:

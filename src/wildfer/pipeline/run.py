@@ -20,16 +20,18 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
-from ..errors import ConfigError, WildferError
+from ..errors import WildferError
 from ..runtime import PLOTS_EXTRA, plots_available, set_threads
 from .abaw import write_abaw, write_image_location
 from .align import align_faces
 from .classify import Classifier, onnxruntime_importable
 from ..detectors import create_detector, create_photo_detector
-from .options import PredictOptions
+from .options import PredictOptions, check_options
+from .progress import Progress, unit_of
 from .render import annotate_photo, annotate_video, plot_timeline
 from .report import write_report, write_section
-from .resume import (clear_done, drop_parts_folder, mark_done, merge_part, read_done, trim_predictions,
+from .outdir import check_out, remove_outputs
+from .resume import (drop_parts_folder, mark_done, merge_part, read_done, trim_predictions,
                      unmerged_parts)
 from .results import CSVSink, FaceRow, SourceLog, write_summary
 from ..detectors.schedule import DetectionSchedule
@@ -54,6 +56,7 @@ class PredictResult:
     abaw: list[Path] = field(default_factory=list)
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, all sources (and workers)
     resumed: list[Path] = field(default_factory=list)  # sources finished by an earlier run (--resume)
+    warnings: list[str] = field(default_factory=list)  # "<source>: <what>", e.g. a video that decoded short
     failed: list[tuple[Path, str]] = field(default_factory=list)  # (source, one-line error): no rows, no marker
     frames: int = 0  # frames processed, all sources
     classifier: dict[str, str] = field(default_factory=dict)  # Classifier.describe(): model, backend, precision
@@ -117,15 +120,6 @@ def load_models(opts: PredictOptions) -> tuple[Classifier, dict[str, Callable[..
     return clf, detectors
 
 
-def check_options(opts: PredictOptions) -> None:
-    """Raise :class:`~wildfer.errors.ConfigError` for counts below 1 or a negative window."""
-    if min(opts.stride, opts.detect_every, opts.batch_size, opts.check_max) < 1 or opts.workers < (0 if opts.ray else 1):
-        raise ConfigError("--stride, --detect-every, --check-max, --batch-size and --workers must be >= 1 "
-                          "(--workers 0 with --ray)")
-    if opts.smooth_s < 0:
-        raise ConfigError("--smooth must be >= 0 seconds")
-
-
 def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions = PredictOptions(),
             on_frame: Callable[[], None] | None = None) -> PredictResult:
     """Run the whole pipeline on ``inputs`` (files, folders, globs); write everything to ``out_dir``.
@@ -153,8 +147,7 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
 
         start_workers_early()
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise ConfigError(f"{out}: --out must be a folder, and this is a file")
+    earlier = check_out(out, opts.resume, opts.overwrite)  # before any work: a reused folder is refused
     sources = expand_inputs(inputs)
     check_not_live(sources)
     if sources[0].live:
@@ -170,6 +163,8 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
         from .live import predict_live
 
         return predict_live(sources[0], out, opts, clf, detectors)
+    if opts.overwrite and earlier:  # only now: bad inputs or a bad model leave the earlier run as it was
+        remove_outputs(out)
     out.mkdir(parents=True, exist_ok=True)
     names = _unique_names(sources)
     done: dict[str, dict[str, list[Path]]] = {}
@@ -180,8 +175,6 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
         in_parts = unmerged_parts(out, set(done))
         kept = {str(src.path) for src, name in zip(sources, names) if name in done and name not in in_parts}
         append = trim_predictions(out / "predictions.csv", CSVSink.header(clf.class_names), kept)
-    else:
-        clear_done(out)
     sink = CSVSink(out / "predictions.csv", clf.class_names, append=append)
     todo = [i for i, name in enumerate(names) if name not in done]
     try:
@@ -194,7 +187,8 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
 
             outcomes = run_parallel(sources, names, todo, in_parts, n_frames, opts, out, sink)
         else:
-            outcomes = _run_serial(sources, names, set(done), in_parts, clf, detectors, opts, out, sink, on_frame)
+            outcomes = _run_serial(sources, names, set(done), in_parts, n_frames, clf, detectors, opts, out, sink,
+                                   on_frame)
     finally:
         sink.close()
     drop_parts_folder(out)
@@ -206,29 +200,44 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
     return res
 
 
-def _run_serial(sources: list[Source], names: list[str], done: set[str], in_parts: set[str], clf: Classifier,
-                detectors: dict, opts: PredictOptions, out: Path, sink: CSVSink,
-                on_frame: Callable[[], None] | None = None) -> dict[int, SourceOutcome]:
-    """Every source not ``done``, one after the other in this process, rows straight into ``sink``."""
+def _run_serial(sources: list[Source], names: list[str], done: set[str], in_parts: set[str], n_frames: list[int],
+                clf: Classifier, detectors: dict, opts: PredictOptions, out: Path,
+                sink: CSVSink, on_frame: Callable[[], None] | None = None) -> dict[int, SourceOutcome]:
+    """Every source not ``done``, one after the other in this process, rows straight into ``sink``;
+    ``n_frames``: the frames each announces (:func:`~.sources.probe`), for the progress shown;
+    ``on_frame``: called per processed frame too (``predict``'s caller)."""
     outcomes = {}
-    for i, (src, name) in enumerate(zip(sources, names)):
-        if name in done:  # finished by the interrupted run: keep its outputs, do not redo it
-            if name in in_parts:  # ... by a --workers run that had not copied its rows in yet
-                merge_part(sink, out, name)
-            continue
-        size = sink.tell()
-        try:
-            outcomes[i] = process_source(src, name, clf, detectors, opts, sink, out, on_frame)
-        except WildferError as e:
-            sink.truncate(size)  # no partial rows; no marker either, so --resume tries it again
-            outcomes[i] = SourceOutcome(error=str(e))
+    todo = [src.kind for src, name in zip(sources, names) if name not in done]
+    progress = Progress(len(todo), unit_of(todo), opts.progress)
+
+    def frame_done() -> None:
+        progress.frame()
+        if on_frame is not None:
+            on_frame()
+    try:
+        for i, (src, name) in enumerate(zip(sources, names)):
+            if name in done:  # finished by the interrupted run: keep its outputs, do not redo it
+                if name in in_parts:  # ... by a --workers run that had not copied its rows in yet
+                    merge_part(sink, out, name)
+                continue
+            if src.kind == "video":
+                progress.start(name, -(-n_frames[i] // opts.stride))
+            size = sink.tell()
+            try:
+                outcomes[i] = process_source(src, name, clf, detectors, opts, sink, out, frame_done)
+            except WildferError as e:
+                sink.truncate(size)  # no partial rows; no marker either, so --resume tries it again
+                outcomes[i] = SourceOutcome(error=str(e))
+            progress.advance()
+    finally:
+        progress.close()
     return outcomes
 
 
 def process_source(src: Source, name: str, clf: Classifier, detectors: dict, opts: PredictOptions, sink: CSVSink,
                    out: Path, on_frame: Callable[[], None] | None = None) -> SourceOutcome:
     """Rows of ``src`` into ``sink``, then its summary, plot, annotated video or photo, ABAW files and
-    report section, then its done marker; ``on_frame`` is called per processed frame (a worker's progress count).
+    report section, then its done marker; ``on_frame`` is called per processed frame (the progress shown).
 
     Raises :class:`~wildfer.errors.WildferError` if the source cannot be read after all.
     """
@@ -270,6 +279,8 @@ def _collect(out: Path, csv_path: Path, sources: list[Source], names: list[str],
                 res.failed.append((src.path, oc.error))
                 continue
             res.logs.append(oc.log)
+            if oc.log.info.short_read():
+                res.warnings.append(f"{src.path}: {oc.log.info.short_read()}")
             res.frames += oc.log.frames_processed
             for stage, seconds in oc.timings.items():
                 timings[stage] += seconds
@@ -400,15 +411,11 @@ def _run_source(src: Source, name: str, clf: Classifier, schedule, opts: Predict
                 timer: StageTimer, on_frame: Callable[[], None] | None = None) -> SourceLog:
     """Rows of ``src`` into ``sink`` (``source`` = the path as the user gave it), at least every
     ``opts.batch_size`` faces and at the end; returns the source's log."""
-    from tqdm import tqdm
-
     t0 = time.perf_counter()
     info, frames = open_frames(src, opts.stride, shots=True)
     timer.add("decode", t0)
     log = SourceLog(src, clf.class_names, info)
     is_video = src.kind == "video"
-    total = (info.frames_declared + opts.stride - 1) // opts.stride if info.frames_declared else None
-    bar = tqdm(total=total, desc=name, unit="frame", disable=not opts.progress or not is_video, leave=False)
     label = src.label
     rows: list[tuple[FaceRow, np.ndarray]] = []
 
@@ -424,45 +431,76 @@ def _run_source(src: Source, name: str, clf: Classifier, schedule, opts: Predict
         rows.extend(ff.rows)
         log.frames_processed += 1
         log.frames_with_face += bool(ff.rows)
-        bar.update(1)
         if on_frame is not None:
             on_frame()
         if len(rows) >= opts.batch_size:
             write()
     write()
-    bar.close()
     return log
 
 
+NAME_WIDTH = 40  # most characters of a source's name in the console table; longer ones lose their middle
+
+
+def table_names(paths: list[Path], width: int = NAME_WIDTH) -> list[str]:
+    """How the console table names ``paths``: the file name (the path as given where two share
+    one), cut in the middle with an ellipsis beyond ``width`` characters, but never so that two
+    paths read the same (those keep their whole name)."""
+    counts: dict[str, int] = {}
+    for p in paths:
+        counts[p.name] = counts.get(p.name, 0) + 1
+    full = [p.name if counts[p.name] == 1 else str(p) for p in paths]
+
+    def cut(n: str) -> str:
+        if len(n) <= width:
+            return n
+        tail = (width - 1) // 2  # the end holds the extension and, often, the numbering
+        return n[: width - 1 - tail] + "…" + n[-tail:]
+
+    short = [cut(n) for n in full]
+    clash = {n for n in short if short.count(n) > 1}
+    return [f if c in clash else c for f, c in zip(full, short)]
+
+
 def face_table(res: PredictResult) -> str:
-    """A readable per-face table: source, face id, frames seen, time span, dominant expression."""
-    lines = [f"{'source':<28} {'face':>4} {'frames':>6} {'seconds':>13}  dominant (share)"]
-    for log in res.logs:
-        name = log.source.path.name[:28]
+    """A readable table: a row per face (video: per person, with frames seen and time span;
+    photo: with how many faces the photo gave), a row per source without a face or failed, and
+    notes on videos that decoded short or have frames without a face."""
+    names = table_names([log.source.path for log in res.logs] + [path for path, _ in res.failed])
+    w = max([len("source")] + [min(len(n), NAME_WIDTH) for n in names])
+    lines = [f"{'source':<{w}} {'face':>4} {'frames':>6} {'seen':>15}  expression (video: share of frames)"]
+    for name, log in zip(names, res.logs):
         people = log.people(log.info.fps)
-        notes = []
-        if log.info.error:
-            notes.append(f"decoding stopped after {log.info.frames_decoded} frames ({log.info.error})")
+        video = log.source.kind == "video"
+        notes = [log.info.short_read()] if log.info.short_read() else []
+        n = len(people)
+        photo = f"photo, {n} face{'' if n == 1 else 's'}"
         if not people:
-            lines.append(f"{name:<28} {'-':>4} {0:>6} {'':>13}  no face found in {log.frames_processed} frame(s)")
+            what = f"no face found in {log.frames_processed} frame(s)" if video else "no face found"
+            lines.append(f"{name:<{w}} {'-':>4} {0:>6} {'' if video else photo:>15}  {what}")
         for p in people:
-            span = f"{p['first_s']:.1f}-{p['last_s']:.1f}" if log.source.kind == "video" else "photo"
-            lines.append(f"{name:<28} {p['face_id']:>4} {p['frames']:>6} {span:>13}  "
-                         f"{p['dominant']} ({p['share'][p['dominant']]:.0%})")
-        if log.source.kind == "video" and people:
+            span = f"{p['first_s']:.1f}-{p['last_s']:.1f} s" if video else photo
+            share = f" ({p['share'][p['dominant']]:.0%})" if video else ""  # a photo's face: one frame, 100%
+            lines.append(f"{name:<{w}} {p['face_id']:>4} {p['frames']:>6} {span:>15}  {p['dominant']}{share}")
+        if video and people:
             missing = log.frames_processed - log.frames_with_face
             notes.append(f"{missing} of {log.frames_processed} processed frames without a face")
-        lines += [f"{'':<28} note: {n}" for n in notes]
-    for path, error in res.failed:
-        lines.append(f"{path.name[:28]:<28} {'-':>4} {0:>6} {'':>13}  failed: {error}")
+        lines += [f"{'':<{w}} note: {note}" for note in notes]
+    for name, (path, error) in zip(names[len(res.logs):], res.failed):
+        lines.append(f"{name:<{w}} {'-':>4} {0:>6} {'':>15}  failed: {error}")
     return "\n".join(lines)
 
 
 def run_summary(res: PredictResult) -> str:
-    """The closing line: frames and sources processed, how many were cut short or failed, and
-    which classifier ran (model, backend, precision)."""
-    cut = sum(1 for log in res.logs if log.info.error)
-    problems = f", {cut} cut short by a decoding error" if cut else ""
+    """The closing line: frames and sources processed, how many faces the photos gave, how many
+    sources were cut short or failed, and which classifier ran (model, backend, precision)."""
+    cut = sum(1 for log in res.logs if log.info.short_read())
+    photos = [log for log in res.logs if log.source.kind == "image"]
+    problems = ""
+    if photos:
+        faces = [len(log.people(log.info.fps)) for log in photos]
+        problems += f", {sum(faces)} face(s) in {len(photos)} photo(s) ({faces.count(0)} without a face)"
+    problems += f", {cut} cut short (decoding stopped early)" if cut else ""
     problems += f", {len(res.failed)} failed" if res.failed else ""
     clf = ""
     if res.classifier:

@@ -73,7 +73,8 @@ class Frame:
 @dataclass
 class DecodeInfo:
     """What decoding a source found: fps (0 for photos), frames the container announces, frames
-    that decoded, and the error that stopped decoding early (a truncated file), if any."""
+    that decoded, frames the container itself marks to be dropped (an MP4 edit list's pre-roll:
+    announced, never shown), and the error that stopped decoding early (a truncated file), if any."""
 
     fps: float = 0.0
     width: int = 0
@@ -81,7 +82,18 @@ class DecodeInfo:
     frames_declared: int = 0
     frames_decoded: int = 0
     error: str | None = None
+    frames_discarded: int = 0
     extra: dict = field(default_factory=dict)
+
+    def short_read(self) -> str | None:
+        """Why fewer frames decoded than the file announces (less those it marks to drop), or
+        None when decoding read them all (or the file announces no count)."""
+        expected = self.frames_declared - self.frames_discarded
+        if self.error is None and (not self.frames_declared or self.frames_decoded >= expected):
+            return None
+        of = f" of the {expected} frames the file announces" if self.frames_declared else ""
+        why = self.error or "the file ends early: truncated or damaged?"
+        return f"decoding stopped after {self.frames_decoded}{of} ({why})"
 
 
 def _kind_of(path: Path) -> str:
@@ -201,22 +213,27 @@ def _open_video(path: Path, stride: int, shots: bool = False) -> tuple[DecodeInf
         i, t0, shot = -1, None, 0
         cuts = CutDetector() if shots else None
         try:
-            for frame in container.decode(stream):
-                i += 1
-                info.frames_decoded = i + 1
-                # In the decode thread (prefetched): the test overlaps with the caller's work.
-                if cuts is not None and cuts.update(video_thumbnail(frame)):
-                    shot += 1
-                if i % stride:
-                    continue
-                # Frame numbers count decoded frames (what ABAW's per-frame files count); time from
-                # pts relative to the first frame, so streams with a start offset begin at 0 s.
-                if frame.pts is None:
-                    t = i / fps
-                else:
-                    t0 = frame.pts if t0 is None else t0
-                    t = float((frame.pts - t0) * stream.time_base)
-                yield Frame(i, t, frame.to_ndarray(format="rgb24"), shot)
+            # Packet by packet (what container.decode does) to count the packets the container
+            # marks as discarded: an edit list's pre-roll is announced but never shown, which is
+            # not a short read (DecodeInfo.short_read).
+            for packet in container.demux(stream):
+                info.frames_discarded += packet.is_discard
+                for frame in packet.decode():
+                    i += 1
+                    info.frames_decoded = i + 1
+                    # In the decode thread (prefetched): the test overlaps with the caller's work.
+                    if cuts is not None and cuts.update(video_thumbnail(frame)):
+                        shot += 1
+                    if i % stride:
+                        continue
+                    # Frame numbers count decoded frames (what ABAW's per-frame files count); time
+                    # from pts relative to the first frame, so streams with a start offset begin at 0 s.
+                    if frame.pts is None:
+                        t = i / fps
+                    else:
+                        t0 = frame.pts if t0 is None else t0
+                        t = float((frame.pts - t0) * stream.time_base)
+                    yield Frame(i, t, frame.to_ndarray(format="rgb24"), shot)
         except av.error.FFmpegError as e:
             info.error = f"{e.__class__.__name__}: {e}"
         finally:
