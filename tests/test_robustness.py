@@ -12,7 +12,6 @@ import csv
 import gzip
 import json
 import os
-import shutil
 import signal
 import struct
 import subprocess
@@ -31,6 +30,7 @@ from PIL import Image
 from affwild2_fixtures import ABAW7_HEADER, write_frame, write_video
 from fer_fixtures import FERPLUS_HEADER, write_fer
 from pipeline_fixtures import paste, portrait, tiny_checkpoint, write_clip
+from script_fixtures import run_script
 from wildfer.cli import main
 from wildfer.config import load_config
 from wildfer.data.fer2013 import read_fer2013, read_ferplus_votes
@@ -407,21 +407,6 @@ def test_predict_resume_after_sigkill_keeps_finished_videos(ckpt, tmp_path, caps
 
 
 # --- usage mistakes, through the installed console script ---------------------------------
-
-
-def wildfer_script() -> str:
-    """The ``wildfer`` console script pip installed beside this interpreter (the entry point a
-    user runs: it imports typer and whatever click it resolved, not a test double)."""
-    script = Path(sys.executable).parent / "wildfer"
-    found = str(script) if script.is_file() else shutil.which("wildfer")
-    assert found, "the wildfer console script is not installed; run the README's install command"
-    return found
-
-
-def run_script(args, tmp_path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
-    return subprocess.run([wildfer_script(), *map(str, args)], env=env, cwd=tmp_path, capture_output=True,
-                          text=True, timeout=120)
 
 
 # Needles hold what every allowed typer/click version says (the wording differs between them).

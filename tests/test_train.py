@@ -44,7 +44,8 @@ def recipe(tmp_path: Path, **over) -> Path:
 def test_dry_run_writes_checkpoint_with_metadata(tmp_path, capsys):
     p = recipe(tmp_path)
     assert main(["train", str(p), "--dry-run"]) == 0
-    run = tmp_path / "runs" / "tiny"
+    run = tmp_path / "runs" / "dry_run" / "tiny"  # the scratch folder; the run folder stays unmade
+    assert not (tmp_path / "runs" / "tiny").exists()
     assert {"config.yaml", "env.json", "log.jsonl", "best.safetensors", "last.safetensors"} <= {f.name for f in run.iterdir()}
     model, meta = load_model(run / "best.safetensors")
     assert meta.labels == "ferplus" and meta.input_size == 32 and meta.in_chans == 1

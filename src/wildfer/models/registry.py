@@ -22,8 +22,11 @@ BUILDER_MODULES = ("frame", "temporal")
 def _register_builders() -> None:
     import importlib
 
+    from ..plugins import load_entry_points
+
     for name in BUILDER_MODULES:
         importlib.import_module(f"{__package__}.{name}")
+    load_entry_points()  # installed packages' models (entry-point group wildfer.plugins)
 
 
 def register_model(name: str) -> Callable:
@@ -54,7 +57,8 @@ def create_model(name: str, num_classes: int, in_chans: int = 3, input_size: int
 
     _register_builders()
     if name not in _MODELS:
-        raise ConfigError(f"unknown model {name!r}; known: {', '.join(list_models())}")
+        raise ConfigError(f"unknown model {name!r}; known: {', '.join(list_models())} (your own models: "
+                          "plugins: [module] in the recipe or --plugin MODULE, see wildfer.plugins)")
     builder = _MODELS[name]
     if backbone in BACKBONES:
         kwargs["body"] = create_backbone(backbone, backbone_root, backbone_graph)

@@ -17,7 +17,7 @@ import torch
 
 from ..models.preprocess import normalize
 from ..errors import ConfigError
-from ..models.weights import INT8_COPY, is_onnx, load_model
+from ..models.weights import INT8_COPY, is_onnx, load_model, model_label
 
 BACKENDS = ("auto", "torch", "onnx")
 
@@ -75,7 +75,7 @@ class Classifier:
         if getattr(self.model, "is_temporal", False):
             raise ConfigError(f"{path_or_name}: predict classifies single faces; this is a temporal (clip) model")
         self.backend = backend
-        self.source = str(path_or_name)
+        self.source = model_label(path_or_name)  # a run folder: its best.safetensors
 
     @property
     def precision(self) -> str:
