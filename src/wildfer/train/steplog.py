@@ -7,8 +7,8 @@ of the whole global batch, before the step), ``lr`` (the body's learning rate af
 
 TensorBoard (``tensorboard``: null = if installed, true, false; the ``tensorboard`` extra): the same
 ``train/loss`` and ``train/lr`` per step, and per epoch the numbers of its ``log.jsonl`` line
-(``train/epoch_loss``, ``train/img_per_s``, ``val/<view>_accuracy``, ``val/<view>_macro_f1``,
-``val/score``) at the epoch's last step. ``tensorboard --logdir runs`` shows every run side by side.
+(``train/epoch_loss``, ``train/train_s``, ``train/img_per_s``, ``val/<view>_accuracy``,
+``val/<view>_macro_f1``, ``val/score``) at the epoch's last step. ``tensorboard --logdir runs`` shows every run side by side.
 
 Losses stay on the device between flushes (every :data:`FLUSH_EVERY` steps and at the end of
 each epoch): reading every step's loss would stall a GPU's queue. Under DDP every rank flushes at
@@ -98,7 +98,7 @@ class StepLog:
         if self.tb is None:
             return
         for k, v in record.items():
-            if k == "epoch" or not isinstance(v, (int, float)):
+            if k in ("epoch", "lr") or not isinstance(v, (int, float)):  # lr: logged every step
                 continue
             tag = f"val/{k[4:]}" if k.startswith("val_") else f"train/{'epoch_loss' if k == 'train_loss' else k}"
             self.tb.add_scalar(tag, v, step)
