@@ -1,4 +1,4 @@
-"""Your own model from the ``wildfer`` command (wildfer.plugins): a real plugin module written here
+"""Your own model from the ``wildfer`` command (wildfer.plugins): the README's plugin example, written here
 and put on PYTHONPATH trains (recipe ``plugins:``), evaluates and predicts (``--plugin``); an
 installed package's ``wildfer.plugins`` entry point (a real ``.dist-info`` that importlib.metadata
 reads) registers its model with nothing named; import failures are one line naming the module."""
@@ -16,27 +16,14 @@ from fer_fixtures import write_fer
 from pipeline_fixtures import portrait
 from script_fixtures import one_line_error, real_fer_rows, run_script
 
-PLUGIN = '''
-"""A user's own model: a two-layer MLP on the face pixels, registered under the name tiny_mlp."""
-from torch import nn
-
-from wildfer.models.registry import register_model
-
-
-class TinyMLP(nn.Module):
-    def __init__(self, num_classes, in_chans, input_size, hidden, drop_rate):
-        super().__init__()
-        self.body = nn.Sequential(nn.Flatten(), nn.Linear(in_chans * input_size * input_size, hidden), nn.ReLU())
-        self.head = nn.Sequential(nn.Dropout(drop_rate), nn.Linear(hidden, num_classes))
-
-    def forward(self, x):
-        return self.head(self.body(x))
+def readme_plugin() -> str:
+    """The README's plugin example ("Your own models"), run here as the plugin module ``mymodels``."""
+    text = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    start = text.index("```python\n# mymodels.py") + len("```python\n")
+    return text[start:text.index("```", start)]
 
 
-@register_model("tiny_mlp")
-def tiny_mlp(num_classes, in_chans=1, input_size=48, hidden=32, drop_rate=0.0):
-    return TinyMLP(num_classes, in_chans, input_size, hidden, drop_rate)
-'''
+PLUGIN = readme_plugin()
 
 
 def write_recipe(path: Path, root: Path, **over) -> Path:
@@ -50,17 +37,17 @@ def write_recipe(path: Path, root: Path, **over) -> Path:
 def plugin_folder(tmp_path: Path) -> Path:
     plug = tmp_path / "plugins"
     plug.mkdir()
-    (plug / "myfer_models.py").write_text(PLUGIN)
+    (plug / "mymodels.py").write_text(PLUGIN)
     return plug
 
 
 def train_and_evaluate(tmp_path: Path, root: Path, plug: Path) -> None:
     """Trains with the recipe's plugins: (recorded in config.yaml), evaluates with --plugin; the
     report names the checkpoint of the run folder given as --model."""
-    r = run_script(["train", write_recipe(tmp_path / "r.yaml", root, plugins=["myfer_models"])], tmp_path, (plug,))
+    r = run_script(["train", write_recipe(tmp_path / "r.yaml", root, plugins=["mymodels"])], tmp_path, (plug,))
     assert r.returncode == 0, r.stderr[-2000:]
-    assert yaml.safe_load((tmp_path / "runs" / "mine" / "config.yaml").read_text())["plugins"] == ["myfer_models"]
-    r = run_script(evaluate_args(root) + ["--plugin", "myfer_models"], tmp_path, (plug,))
+    assert yaml.safe_load((tmp_path / "runs" / "mine" / "config.yaml").read_text())["plugins"] == ["mymodels"]
+    r = run_script(evaluate_args(root) + ["--plugin", "mymodels"], tmp_path, (plug,))
     assert r.returncode == 0 and "-> evals/mine" in r.stdout, r.stderr[-2000:]
     m = json.loads((tmp_path / "evals" / "mine" / "metrics.json").read_text())
     assert m["model"] == "runs/mine/best.safetensors" and m["architecture"] == "tiny_mlp" and m["n"] > 0
@@ -86,10 +73,10 @@ def test_plugin_model_trains_evaluates_and_predicts(tmp_path):
     train_and_evaluate(tmp_path, root, plug)
     err = one_line_error(run_script(evaluate_args(root), tmp_path, (plug,)))  # without --plugin: which one
     assert "runs/mine/best.safetensors: metadata names a model wildfer cannot build" in err
-    assert "trained with plugins ['myfer_models']: pass --plugin for each" in err
+    assert "trained with plugins ['mymodels']: pass --plugin for each" in err
 
     Image.fromarray(portrait(0.5)).save(tmp_path / "face.jpg", quality=92)
-    r = run_script(["predict", "face.jpg", "--model", "runs/mine", "--plugin", "myfer_models", "--out", "pred_mine",
+    r = run_script(["predict", "face.jpg", "--model", "runs/mine", "--plugin", "mymodels", "--out", "pred_mine",
                     "--quiet", "--no-plots"], tmp_path, (plug,))
     assert r.returncode == 0, r.stderr[-2000:]
     rows = (tmp_path / "pred_mine" / "predictions.csv").read_text().splitlines()
@@ -102,11 +89,11 @@ def test_installed_entry_point_registers_its_model(tmp_path):
     """A package installed with an entry point in wildfer.plugins: what pip writes, a .dist-info
     with entry_points.txt beside the module on sys.path, which importlib.metadata reads."""
     site = tmp_path / "site"
-    info = site / "myfer_models-0.1.dist-info"
+    info = site / "mymodels-0.1.dist-info"
     info.mkdir(parents=True)
-    (site / "myfer_models.py").write_text(PLUGIN)
-    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: myfer-models\nVersion: 0.1\n")
-    (info / "entry_points.txt").write_text("[wildfer.plugins]\ntiny = myfer_models\n")
+    (site / "mymodels.py").write_text(PLUGIN)
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: mymodels\nVersion: 0.1\n")
+    (info / "entry_points.txt").write_text("[wildfer.plugins]\ntiny = mymodels\n")
     root = write_fer(tmp_path / "fer", n_train=64, n_test=21)
     r = run_script(["train", write_recipe(tmp_path / "r.yaml", root)], tmp_path, (site,))
     assert r.returncode == 0, r.stderr[-2000:]

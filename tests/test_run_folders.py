@@ -57,7 +57,7 @@ def test_run_folder_rules_on_real_fer2013_through_the_command(tmp_path):
 
     # 2. The same name again is refused; resuming the finished run trains nothing; epochs=2 extends it.
     err = one_line_error(run_script(["train", p], tmp_path))
-    assert "runs/seed holds a previous run (1 epoch(s) logged" in err and "--resume" in err and "name=" in err
+    assert "runs/seed: holds a previous run (1 epoch(s) logged" in err and "--resume" in err and "name=" in err
     r = run_script(["train", p, "--resume"], tmp_path)
     assert r.returncode == 0 and "runs/seed finished: 1 epoch(s) trained, epochs=1" in r.stdout, r.stderr[-2000:]
     assert snapshot(run) == done

@@ -45,7 +45,7 @@ from ..eval.predict import predictions_in
 from ..eval.sequence import predict_any
 from ..models.backbones import PretrainedBackbone, lineage
 from ..models.preprocess import DEFAULT_MEAN, DEFAULT_STD
-from ..models.registry import create_model, list_models
+from ..models.registry import create_model, model_builder
 from ..models.weights import WeightsMeta, atomic_save, load_state, read_checkpoint, save_checkpoint
 from ..plugins import load_plugins
 from ..runinfo import run_environment
@@ -106,8 +106,7 @@ def prepare(cfg: TrainConfig, quiet: bool = False, bundle: DataBundle | None = N
     ``data.teacher`` labels the training set (None: the CPU).
     """
     load_plugins(cfg.plugins)  # before anything is built: they may register the model
-    if cfg.model.name not in list_models():  # the one-line error before a dataset is read
-        create_model(cfg.model.name, 1)
+    model_builder(cfg.model.name)  # an unknown model: the one-line error before a dataset is read
     if cfg.model.init:
         _check_init(cfg.model.init)  # before the data: a missing file should not wait for a dataset read
     bundle = bundle if bundle is not None else build_data(cfg)

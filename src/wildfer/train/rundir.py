@@ -142,11 +142,11 @@ def plan_run(cfg: TrainConfig, resume: Resume = False, dry_run: bool = False) ->
             what = "no such folder" if not run.exists() else f"no checkpoint ({STATE}) in it"
             raise ConfigError(f"{run}: nothing to resume ({what}); start the run without --resume")
         if has_work(run):
-            raise ConfigError(f"{run} holds a previous run ({_previous(run)}) but no {STATE} to resume from; "
+            raise ConfigError(f"{run}: holds a previous run ({_previous(run)}) but no {STATE} to resume from; "
                               "give the new run another name= or move that folder away")
         return RunPlan(run, cfg, False, False, False, "")
     if resume is False:
-        raise ConfigError(f"{run} holds a previous run ({_previous(run)}); continue it with --resume, "
+        raise ConfigError(f"{run}: holds a previous run ({_previous(run)}); continue it with --resume, "
                           "or start another with name=NEW")
     new, allowed, refused = changes_from_saved(run, cfg)
     if refused:
