@@ -4,13 +4,10 @@ matplotlib's sample portrait (a real face MTCNN finds) and H.264 clips encoded w
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
+from script_fixtures import run_script, wildfer_script  # noqa: F401  (tests import them from here too)
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 SHARED_VIDEOS = SHARED / "faces" / "videos"
@@ -127,16 +124,3 @@ def same_outputs(a: Path, b: Path) -> None:
     assert (b / "report.html").is_file()
 
 
-def wildfer_script() -> str:
-    """The ``wildfer`` console script pip installed beside this interpreter (the entry point a
-    user runs: it imports typer and whatever click it resolved, not a test double)."""
-    script = Path(sys.executable).parent / "wildfer"
-    found = str(script) if script.is_file() else shutil.which("wildfer")
-    assert found, "the wildfer console script is not installed; run the README's install command"
-    return found
-
-
-def run_script(args, cwd: Path) -> subprocess.CompletedProcess:
-    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
-    return subprocess.run([wildfer_script(), *map(str, args)], env=env, cwd=cwd, capture_output=True,
-                          text=True, timeout=120)

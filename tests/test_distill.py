@@ -22,7 +22,7 @@ def teacher(tmp_path_factory):
     """A real checkpoint: one dry-run training batch of a FER+-order (mixed) model at 32 px."""
     tmp = tmp_path_factory.mktemp("teacher")
     assert main(["train", str(recipe(tmp)), "--dry-run"]) == 0
-    return tmp / "runs" / "tiny" / "best.safetensors"
+    return tmp / "runs" / "dry_run" / "tiny" / "best.safetensors"
 
 
 def test_targets_mix_own_soft_labels_with_the_mirrored_teacher(tmp_path, teacher):
@@ -40,7 +40,7 @@ def test_targets_mix_own_soft_labels_with_the_mirrored_teacher(tmp_path, teacher
 def test_a_student_trains_from_the_teacher(tmp_path, teacher):
     p = recipe(tmp_path, **{"data.teacher": str(teacher), "model.kwargs": {"channels": [8, 16, 32, 64], "stem_width": 8}})
     assert main(["train", str(p), "--dry-run"]) == 0
-    student, meta = load_model(tmp_path / "runs" / "tiny" / "best.safetensors")
+    student, meta = load_model(tmp_path / "runs" / "dry_run" / "tiny" / "best.safetensors")
     assert meta.config["data"]["teacher"] == str(teacher)
     assert sum(t.numel() for t in student.parameters()) < sum(t.numel() for t in load_model(teacher)[0].parameters()) / 10
 

@@ -2,6 +2,7 @@
 process trains; the pieces that make that so (rank rows, global-batch loss, augmentation draws)
 are checked alone, in-process."""
 
+import csv
 import json
 import os
 import subprocess
@@ -92,9 +93,15 @@ def test_two_processes_resume_and_match_one(tmp_path, monkeypatch):
     for k in a:
         np.testing.assert_allclose(b[k].numpy(), a[k].numpy(), rtol=1e-5, atol=1e-5, err_msg=k)
 
-    names = {f.name for f in run.iterdir()}
-    assert names == {"config.yaml", "env.json", "log.jsonl", "last.safetensors", "last.state.safetensors",
+    names = {f.name for f in run.iterdir()} - {"tb"}  # tb/: with the tensorboard extra
+    assert names == {"config.yaml", "env.json", "log.jsonl", "steps.csv", "last.safetensors", "last.state.safetensors",
                      "best.safetensors"}, names  # no temp files, nothing per rank
+    # Per-step losses: every step once (the killed process's steps before its checkpoint, then
+    # rank 0's), each the whole global batch's loss (both ranks' shares summed) as one process has it.
+    steps, ref_steps = (list(csv.DictReader(open(r / "steps.csv"))) for r in (run, ref))
+    assert [int(r["step"]) for r in steps] == [int(r["step"]) for r in ref_steps] == list(range(1, 13))  # 2 epochs of 6 batches
+    for r, q in zip(steps, ref_steps):
+        assert float(r["loss"]) == pytest.approx(float(q["loss"]), rel=1e-4), (r, q)
     log = [json.loads(x) for x in (run / "log.jsonl").read_text().splitlines()]
     ref_log = [json.loads(x) for x in (ref / "log.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in log] == [1, 2]  # one line per epoch: rank 1 wrote none

@@ -33,7 +33,8 @@ def test_evaluate_contract(tmp_path, ckpt, capsys, labels, n_classes):
         assert key in m
     assert m["n"] == 14 and len(m["per_class"]) == n_classes
     assert m["abaw2_score"] == pytest.approx(0.33 * m["accuracy"] + 0.67 * m["macro_f1"])
-    assert (out / "report.md").read_text().startswith("# resnet18")
+    assert (out / "report.md").read_text().startswith(f"# {ckpt} (resnet18) on fer2013 PublicTest")  # which checkpoint
+    assert m["model"] == str(ckpt) and m["architecture"] == "resnet18"
     assert (out / "confusion.png").stat().st_size > 1000
     assert "accuracy=" in capsys.readouterr().out
 

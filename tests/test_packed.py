@@ -168,7 +168,7 @@ def test_train_dry_run_on_a_pack_via_cli(videos, tmp_path, capsys):
     ds, pk = videos
     p = recipe(tmp_path, pk.root, val_fraction=0.3, workers=1)
     assert main(["train", str(p), "--dry-run"]) == 0
-    log = [json.loads(x) for x in (tmp_path / "runs" / "packed" / "log.jsonl").read_text().splitlines()]
+    log = [json.loads(x) for x in (tmp_path / "runs" / "dry_run" / "packed" / "log.jsonl").read_text().splitlines()]
     assert len(log) == 1 and np.isfinite(log[0]["train_loss"]) and log[0]["val_score"] is not None
     assert "pack of" in capsys.readouterr().out
     # the same pack as validation shares every video with training: refused

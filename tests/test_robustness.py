@@ -30,7 +30,8 @@ from PIL import Image
 
 from affwild2_fixtures import ABAW7_HEADER, write_frame, write_video
 from fer_fixtures import FERPLUS_HEADER, write_fer
-from pipeline_fixtures import paste, portrait, run_script, tiny_checkpoint, write_clip
+from pipeline_fixtures import paste, portrait, tiny_checkpoint, write_clip
+from script_fixtures import run_script
 from wildfer.cli import main
 from wildfer.config import load_config
 from wildfer.data.fer2013 import read_fer2013, read_ferplus_votes

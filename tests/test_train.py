@@ -1,5 +1,6 @@
 """Real training steps on a tiny FER2013-format fixture: dry run, checkpoints, exact resume after SIGKILL."""
 
+import csv
 import json
 import os
 import signal
@@ -44,7 +45,8 @@ def recipe(tmp_path: Path, **over) -> Path:
 def test_dry_run_writes_checkpoint_with_metadata(tmp_path, capsys):
     p = recipe(tmp_path)
     assert main(["train", str(p), "--dry-run"]) == 0
-    run = tmp_path / "runs" / "tiny"
+    run = tmp_path / "runs" / "dry_run" / "tiny"  # the scratch folder; the run folder stays unmade
+    assert not (tmp_path / "runs" / "tiny").exists()
     assert {"config.yaml", "env.json", "log.jsonl", "best.safetensors", "last.safetensors"} <= {f.name for f in run.iterdir()}
     model, meta = load_model(run / "best.safetensors")
     assert meta.labels == "ferplus" and meta.input_size == 32 and meta.in_chans == 1
@@ -92,6 +94,11 @@ def test_resume_after_sigkill_matches_uninterrupted(tmp_path):
     _, ma = read_checkpoint(ref / "best.safetensors")
     _, mb = read_checkpoint(tmp_path / "runs" / "killed" / "best.safetensors")
     assert ma.metrics["score"] == pytest.approx(mb.metrics["score"])
+    # The logs too: every epoch and every step once, with the uninterrupted run's losses.
+    assert [json.loads(x)["epoch"] for x in killed_log.read_text().splitlines()] == [1, 2, 3, 4]
+    steps, ref_steps = (list(csv.DictReader(open(r / "steps.csv"))) for r in (tmp_path / "runs" / "killed", ref))
+    assert [r["step"] for r in steps] == [r["step"] for r in ref_steps] == [str(i) for i in range(1, 21)]
+    assert [float(r["loss"]) for r in steps] == pytest.approx([float(r["loss"]) for r in ref_steps], rel=1e-5)
 
 
 def test_same_seed_same_metrics(tmp_path):

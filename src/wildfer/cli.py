@@ -21,8 +21,22 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
 
 # Every choice is named in the help (tests/test_robustness.py checks the rendered help against
 # the registries): listing them here keeps `wildfer --help` from importing the detectors.
-MODELS_HELP = "a shipped name (default, fast, default-int8, fast-int8), a .safetensors checkpoint or an .onnx file"
+MODELS_HELP = ("a shipped name (default, fast, default-int8, fast-int8), a .safetensors checkpoint, a training run "
+               "folder (its best.safetensors) or an .onnx file")
 DETECTORS = "blazeface-short, blazeface-full, blazeface (= blazeface-short), mtcnn, yunet or yunet+mtcnn"
+
+
+def _plugin_option():
+    return typer.Option(None, "--plugin", metavar="MODULE",
+                        help="Import MODULE first (repeatable): your own models, registered with "
+                             "@register_model (a recipe's plugins: key does the same; see README).")
+
+
+def _with_plugins(cfg, plugin: Optional[List[str]]):
+    """``cfg`` with the --plugin modules after the recipe's own (recorded in its config.yaml)."""
+    from dataclasses import replace
+
+    return replace(cfg, plugins=tuple(dict.fromkeys((*cfg.plugins, *(plugin or ()))))) if plugin else cfg
 
 
 def _show_version(value: bool) -> None:
@@ -43,8 +57,11 @@ def _root(
 def train(
     config: Path = typer.Argument(..., help="Recipe YAML (see recipes/)."),
     overrides: Optional[List[str]] = typer.Argument(None, help="key.sub=value overrides, e.g. optim.lr=1e-4"),
-    resume: bool = typer.Option(False, "--resume", help="Continue from the run folder's last checkpoint."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="One batch of training and validation."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run folder's last checkpoint with the run's "
+                                "own config.yaml (changing epochs extends it). Without it, a folder that holds a "
+                                "run is refused."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="One batch of training and validation, in the scratch "
+                                 "folder <out_dir>/dry_run/<name> (the run folder is not touched)."),
     out_dir: Optional[Path] = typer.Option(None, "--out-dir", help="Folder for run folders (default: config's out_dir)."),
     name: Optional[str] = typer.Option(None, "--name", help="Run name (default: config's name)."),
     backbones: Optional[Path] = typer.Option(None, "--backbones",
@@ -53,11 +70,12 @@ def train(
     nproc_per_node: int = typer.Option(1, "--nproc-per-node", min=1,
                                        help="Train in N processes on this machine (DDP, one per GPU); "
                                             "several machines: start torchrun -m wildfer yourself (README)."),
+    plugin: Optional[List[str]] = _plugin_option(),
 ) -> None:
     """Train a model from a recipe."""
     require_torch("wildfer train")
     from .config import load_config
-    from .train import distributed
+    from .train.rundir import plan_run
 
     ov = list(overrides or [])
     if out_dir is not None:
@@ -66,17 +84,24 @@ def train(
         ov.append(f"name={name}")
     if backbones is not None:
         ov.append(f"model.backbone_root={backbones}")
-    cfg = load_config(config, ov)
+    cfg = _with_plugins(load_config(config, ov), plugin)
+    # The run folder's refusals (and "finished") before torch is imported or processes start.
+    plan = plan_run(cfg, resume, dry_run)
+    if plan.finished:
+        typer.echo(plan.note)
+        return
+    from .train import distributed
+
     if nproc_per_node > 1:
         distributed.check_launch(cfg.batch_size, cfg.device, nproc_per_node)
-        flags = ["--resume"] * resume + ["--dry-run"] * dry_run
+        flags = ["--resume"] * resume + ["--dry-run"] * dry_run + [f for p in plugin or () for f in ("--plugin", p)]
         distributed.launch_local(nproc_per_node, ["train", str(config), *ov, *flags])
         return
     from .train.loop import fit
 
     run = fit(cfg, resume=resume, dry_run=dry_run)
     if distributed.is_main():
-        typer.echo(f"run folder: {run}")
+        typer.echo(f"{'dry-run scratch folder' if dry_run else 'run folder'}: {run}")
 
 
 @app.command()
@@ -99,9 +124,13 @@ def evaluate(
     box_scale: float = typer.Option(1.0, "--box-scale", help="boxes: classifier-only crops are this x the box's longer side."),
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     out: Path = typer.Option(..., "--out", help="Output folder: metrics.json, report.md, confusion.png."),
+    plugin: Optional[List[str]] = _plugin_option(),
 ) -> None:
     """Score a model; writes metrics.json, report.md and confusion.png."""
     from .eval.evaluate import evaluate as run
+    from .plugins import load_plugins
+
+    load_plugins(plugin or ())
 
     m = run(dataset, root, out, split=split, labels=labels, model=model, frames=frames, force=force, backend=backend,
             detector=detector, box_scale=box_scale, progress=not quiet)
@@ -214,6 +243,7 @@ def predict(
                                          help="Read camera N (/dev/videoN, V4L2) live, until Ctrl-C."),
     stream_timeout: float = typer.Option(PREDICT_DEFAULTS.stream_timeout_s, "--stream-timeout",
                                          help="A live stream that sends no frame for this many seconds has ended."),
+    plugin: Optional[List[str]] = _plugin_option(),
 ) -> None:
     """Expressions of every face in photos and videos -> OUT/predictions.csv and report.html."""
     from .errors import ConfigError, DataError
@@ -235,6 +265,7 @@ def predict(
                           min_face=min_face, stride=stride, smooth_s=smooth, batch_size=batch_size, annotate=annotate,
                           abaw=abaw, plots=plots, progress=not quiet, threads=threads,
                           backend=backend, resume=resume, overwrite=overwrite, ray=ray, stream_timeout_s=stream_timeout,
+                          plugins=tuple(plugin or ()),
                           workers=workers if workers is not None else 0 if ray else PREDICT_DEFAULTS.workers)
     res = run_predict(paths, out, opts)
     for warning in res.warnings:
@@ -305,13 +336,14 @@ def lr_find(
     overrides: Optional[List[str]] = typer.Argument(None, help="key.sub=value overrides"),
     out: Path = typer.Option(Path("lr_find"), "--out", help="Folder for lr_find.json/.csv/.png."),
     iters: Optional[int] = typer.Option(None, "--iters", help="Iterations (default: optim.lr_find_iters)."),
+    plugin: Optional[List[str]] = _plugin_option(),
 ) -> None:
     """LR range test: train briefly with a growing LR and suggest one (seed 003)."""
     require_torch("wildfer lr-find")
     from .config import load_config
     from .train.lr_find import find_lr
 
-    res = find_lr(load_config(config, list(overrides or [])), out, iters)
+    res = find_lr(_with_plugins(load_config(config, list(overrides or [])), plugin), out, iters)
     typer.echo(f"suggested lr: {res.suggestion:.3g} ({len(res.lrs)} iterations; curve: {out / 'lr_find.png'})")
 
 
@@ -319,28 +351,33 @@ def lr_find(
 def ablate(
     spec: Path = typer.Argument(..., help="Ablation spec YAML: cells (recipes + overrides) and/or a grid."),
     dry_run: bool = typer.Option(False, "--dry-run", help="One batch per cell, under <out_dir>/dry_run/."),
+    plugin: Optional[List[str]] = _plugin_option(),
 ) -> None:
     """Train every cell of a grid or recipe list (resuming unfinished ones) and write one comparison table."""
     require_torch("wildfer ablate")
     from .train.ablate import run_ablation
 
-    out = run_ablation(spec, dry_run=dry_run)
+    out = run_ablation(spec, dry_run=dry_run, plugins=tuple(plugin or ()))
     typer.echo(f"comparison: {out / 'results.md'}, {out / 'results.csv'}, {out / 'confusion'}/")
 
 
 @app.command()
 def export(
-    model: str = typer.Argument(..., help="Checkpoint path or shipped name (default)."),
+    model: str = typer.Argument(..., help="Checkpoint path, training run folder (its best.safetensors) or shipped name (default)."),
     out: Path = typer.Argument(..., help="Output .onnx file (metadata embedded; batch axis dynamic)."),
     opset: int = typer.Option(17, "--opset", help="ONNX opset."),
     int8: bool = typer.Option(False, "--int8", help="Static int8 quantisation (onnxruntime), calibrated on --calib faces."),
     calib: Optional[Path] = typer.Option(None, "--calib", help="--int8: a FER2013 folder (Training split) or a folder of face crops."),
     calib_n: int = typer.Option(512, "--calib-n", help="--int8: number of calibration faces."),
+    plugin: Optional[List[str]] = _plugin_option(),
 ) -> None:
     """Export a model to ONNX for onnxruntime (frame: (B,C,S,S); temporal: (B,T,C,S,S), T = seq_len)."""
     require_torch("wildfer export")
+    from .plugins import load_plugins
+
+    load_plugins(plugin or ())
     try:
-        from .models.onnx_export import export_onnx
+        from .models.onnx_export import export_onnx, read_onnx_meta
     except ImportError as e:
         raise WildferError(f"export needs onnx and onnxruntime: pip install 'wildfer[onnx]' ({e})") from None
     if int8:
@@ -349,9 +386,24 @@ def export(
         if calib is None:
             raise WildferError("--int8 needs --calib: a FER2013 folder or a folder of face crops like the model's inputs")
         path = quantize_int8(model, out, calib, calib_n)
+        m = read_onnx_meta(path).metrics
+        typer.echo(f"int8 vs float on the {m['calibration_images']} calibration faces: same top class for "
+                   f"{m['int8_agreement']:.1%}, mean |p_int8 - p_float| {m['int8_mean_abs_prob_diff']:.4f} "
+                   "(faces it was calibrated on: an optimistic figure; score held-out faces with wildfer evaluate)")
     else:
         path = export_onnx(model, out, opset)
     typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+
+
+@app.command()
+def runs(
+    root: Path = typer.Argument(Path("runs"), help="Folder of run folders (searched at any depth)."),
+    csv: Optional[Path] = typer.Option(None, "--csv", help="Also write the table as CSV here (full precision)."),
+) -> None:
+    """List training runs: status, best epoch and its validation metrics, and the config keys that differ."""
+    from .train.compare import runs_report
+
+    typer.echo(runs_report(root, csv))
 
 
 INTERRUPTED = 130  # exit code after Ctrl-C (128 + SIGINT), as shells report it

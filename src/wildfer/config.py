@@ -2,6 +2,9 @@
 
 Every section is a frozen dataclass; an unknown key or a value of the wrong type is a
 :class:`~wildfer.errors.ConfigError` naming the key (and the file), never a silent default.
+A field may carry bounds in its metadata (``at_least``: the smallest value, ``choices``: the
+allowed ones), checked by the same loader: ``epochs=0`` or ``data.max_samples=-5`` is a
+one-line error, not a run that trains nothing or a traceback later.
 The resolved config is saved beside every run and inside every checkpoint's metadata.
 """
 
@@ -19,13 +22,22 @@ import yaml
 from .errors import ConfigError
 
 
+def _at_least(lo: int, default: Any) -> Any:
+    """A dataclass field whose value (when not None) must be >= ``lo``."""
+    return field(default=default, metadata={"at_least": lo})
+
+
+def _one_of(choices: tuple, default: Any) -> Any:
+    return field(default=default, metadata={"choices": choices})
+
+
 @dataclass(frozen=True)
 class ModelConfig:
     name: str = "resnet18"
-    input_size: int = 48  # square input side, pixels
-    in_chans: int = 1  # 1 = grey, 3 = RGB
+    input_size: int = _at_least(8, 48)  # square input side, pixels
+    in_chans: int = _one_of((1, 3), 1)  # 1 = grey, 3 = RGB
     init: str | None = None  # safetensors checkpoint (path or shipped name) to start from
-    seq_len: int = 1  # frames per clip for temporal models (1 = single frames)
+    seq_len: int = _at_least(1, 1)  # frames per clip for temporal models (1 = single frames)
     drop_rate: float = 0.0
     kwargs: dict = field(default_factory=dict)  # extra keyword arguments for the model builder
     backbone: str | None = None  # pretrained frame network (wildfer.models.backbones), e.g. faceres-deep
@@ -38,8 +50,8 @@ class ExtraData:
 
     dataset: str  # muxspace | folder | boxes (labelled face boxes in photos, cropped as predict sees them)
     root: str
-    max_samples: int | None = None  # cap (drawn once with the run's seed)
-    repeat: int = 1  # rows appear this many times per epoch (oversampling a small set)
+    max_samples: int | None = _at_least(1, None)  # cap (drawn once with the run's seed)
+    repeat: int = _at_least(1, 1)  # rows appear this many times per epoch (oversampling a small set)
     smoothing: float = 0.0  # soft target = (1 - s) one-hot + s / K (noisy labels), when the main set has soft targets
     teacher_weight: float | None = None  # this set's share of the teacher in its targets (None: data.teacher_weight)
     # "NAME: LICENCE" recorded in the trained model's lineage (data/lineage.py), e.g.
@@ -60,10 +72,10 @@ class DataConfig:
     frames: str | None = None  # affwild2: cropped_aligned folder
     val_root: str | None = None  # packed: a second pack for validation (no video may be in both)
     val_fraction: float = 0.0  # >0: carve a subject-independent validation split from training
-    max_samples: int | None = None  # cap the training set (quick runs)
+    max_samples: int | None = _at_least(1, None)  # cap the training set (quick runs)
     resample: bool = False  # under/over-sample classes towards equal counts (seed 000)
     resample_target: int | None = None  # per-class target count when resampling (None: median)
-    workers: int = 0  # DataLoader processes that load training batches (0: in the training process)
+    workers: int = _at_least(0, 0)  # DataLoader processes that load training batches (0: in the training process)
     # checkpoint (path or shipped name) whose probabilities join the soft targets; a list: an
     # ensemble (the mean of its members' probabilities)
     teacher: str | tuple[str, ...] | None = None
@@ -135,15 +147,21 @@ class AugmentConfig:
 class TrainConfig:
     name: str = "run"
     seed: int = 0
-    epochs: int = 75
-    batch_size: int = 256
-    ckpt_every: int = 0  # also checkpoint every N iterations (0 = per epoch only)
+    epochs: int = _at_least(1, 75)
+    batch_size: int = _at_least(1, 256)
+    ckpt_every: int = _at_least(0, 0)  # also checkpoint every N iterations (0 = per epoch only)
     ckpt_keep: bool = False  # keep every checkpoint as checkpoints/iterNNNNNNNN.safetensors (seed 001)
-    max_iters: int | None = None  # per epoch cap (quick runs); None = whole epoch
-    threads: int | None = None  # torch intra-op threads (None: torch default)
+    max_iters: int | None = _at_least(1, None)  # per epoch cap (quick runs); None = whole epoch
+    threads: int | None = _at_least(1, None)  # torch intra-op threads (None: torch default)
     device: str = "auto"  # auto (cuda if available, else cpu) | cpu | cuda; under torchrun: cuda:LOCAL_RANK
     sync_bn: bool = False  # several CUDA processes: batch-norm statistics over the global batch (SyncBatchNorm)
     out_dir: str = "runs"
+    # Modules imported before anything is built: they register their own models, e.g. with
+    # @register_model (wildfer.plugins; installed packages register through the entry-point group).
+    plugins: tuple[str, ...] = ()
+    # Per-step scalars also as TensorBoard event files in <run>/tb/ (steps.csv is always written):
+    # null = when the tensorboard package is installed (the extra), true = required, false = off.
+    tensorboard: bool | None = None
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)
@@ -212,11 +230,22 @@ def _check(value: Any, tp: Any, key: str) -> Any:
 def from_dict(cls: type, data: dict, prefix: str = "") -> Any:
     """Build dataclass ``cls`` from a nested dict, rejecting unknown keys and wrong types."""
     hints = typing.get_type_hints(cls)
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names, key=str)  # YAML keys may be ints or null, not only str
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - set(fields), key=str)  # YAML keys may be ints or null, not only str
     if unknown:
-        raise ConfigError(f"unknown key {prefix}{unknown[0]} (known in this section: {sorted(names)})")
-    return cls(**{k: _check(v, hints[k], prefix + k) for k, v in data.items()})
+        raise ConfigError(f"unknown key {prefix}{unknown[0]} (known in this section: {sorted(fields)})")
+    values = {k: _check(v, hints[k], prefix + k) for k, v in data.items()}
+    for k, v in values.items():
+        _check_bounds(v, fields[k].metadata, prefix + k)
+    return cls(**values)
+
+
+def _check_bounds(value: Any, meta: Any, key: str) -> None:
+    lo, choices = meta.get("at_least"), meta.get("choices")
+    if value is not None and lo is not None and value < lo:
+        raise ConfigError(f"{key}: must be at least {lo}, got {value!r}")
+    if choices is not None and value not in choices:
+        raise ConfigError(f"{key}: must be one of {', '.join(map(str, choices))}, got {value!r}")
 
 
 def to_dict(cfg: Any) -> dict:

@@ -72,7 +72,7 @@ def evaluate_boxes(root: str | Path, out: str | Path, model: str = "default", ba
     metrics["detection_recall"] = float(found.mean())
     metrics["missed_per_class"] = {n: int((~found & (data.targets == c)).sum()) for c, n in enumerate(names)}
     metrics["classifier_only"] = classification_metrics(data.targets, pred_box, names)
-    metrics.update(dataset="boxes", root=str(root), labels=data.label_set.key, model=str(model),
+    metrics.update(dataset="boxes", root=str(root), labels=data.label_set.key, model=clf.source, architecture=clf.meta.model,
                    model_labels=clf.meta.labels, backend=clf.backend, precision=clf.precision, detector=det.name,
                    min_iou=min_iou, box_scale=box_scale, read=report.as_dict())
     out = Path(out)
@@ -82,7 +82,7 @@ def evaluate_boxes(root: str | Path, out: str | Path, model: str = "default", ba
     notes = [report.summary(), f"detection recall (IoU >= {min_iou}): {found.mean():.3f}; missed faces count as wrong"]
     if unreadable:
         notes.append(f"{unreadable} labelled faces are in photos that could not be read (counted as missed)")
-    title = f"{clf.meta.model} on labelled boxes in {Path(root).name}"
+    title = f"{clf.source} ({clf.meta.model}) on labelled boxes in {Path(root).name}"
     text = markdown_report(metrics, f"{title}: end to end ({det.name} + alignment + classifier)", notes)
     text += "\n" + markdown_report(metrics["classifier_only"], f"classifier only (labelled box x {box_scale})").replace(
         "`confusion.png`", "`confusion_classifier_only.png`")

@@ -8,7 +8,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..labels import FER2013, FERPLUS
-from ..models.meta import is_onnx
+from ..models.meta import is_onnx, model_label
 from .metrics import classification_metrics
 from .predict import predictions_in
 from .sequence import predict_any
@@ -103,12 +103,13 @@ def evaluate(dataset: str, root: str | Path, out: str | Path, split: str = "Publ
             k: v for k, v in classification_metrics(clean, pred, label_set.names).items()
             if k in ("n", "accuracy", "macro_f1", "weighted_f1", "abaw2_score")
         }
-    metrics.update(dataset=dataset, root=str(root), split=split, labels=label_set.key, model=str(model),
+    metrics.update(dataset=dataset, root=str(root), split=split, labels=label_set.key, model=model_label(model),
+                   architecture=meta.model,
                    model_labels=meta.labels, backend="onnx" if is_onnx(model) else backend,
                    precision=meta.metrics.get("precision", "float32"))
     missing = [c for c in label_set.canonical if c not in meta.label_set.canonical]
     if missing:
         notes.append(f"the model has no class for {missing}: those samples always count as errors")
-    title = f"{meta.model} on {dataset} {split} ({label_set.key} labels)"
+    title = f"{model_label(model)} ({meta.model}) on {dataset} {split} ({label_set.key} labels)"
     write_report(metrics, out, title, notes)
     return metrics

@@ -62,17 +62,32 @@ def is_onnx(path_or_name: str | Path) -> bool:
     return SHIPPED.get(str(path_or_name), Path(path_or_name)).suffix == ".onnx"
 
 
+RUN_BEST = "best.safetensors"  # what a training run folder given as a model stands for
+
+
 def resolve(path_or_name: str | Path) -> Path:
-    """A shipped name (``default``, ``default-int8``) or a path to a model file."""
+    """A shipped name (``default``, ``default-int8``), a path to a model file, or a training run
+    folder (its ``best.safetensors``)."""
     if str(path_or_name) in SHIPPED:
         p = SHIPPED[str(path_or_name)]
         if not p.is_file():
             raise CheckpointError(f"the shipped model {str(path_or_name)!r} is not installed (reinstall wildfer): {p} is missing")
         return p
     p = Path(path_or_name)
+    if p.is_dir():
+        if not (p / RUN_BEST).is_file():
+            raise CheckpointError(f"{p}: a folder without {RUN_BEST} (a training run folder holds one after its first "
+                                  "epoch; or name a checkpoint file)")
+        return p / RUN_BEST
     if not p.is_file():
         raise CheckpointError(f"{p}: no such model file (shipped names: {', '.join(SHIPPED)})")
     return p
+
+
+def model_label(path_or_name: str | Path) -> str:
+    """How reports name a model: a shipped name or path as given, a run folder as its checkpoint."""
+    p = Path(path_or_name)
+    return str(p / RUN_BEST) if str(path_or_name) not in SHIPPED and p.is_dir() else str(path_or_name)
 
 
 def parse_meta(raw: str, path: str | Path) -> WeightsMeta:

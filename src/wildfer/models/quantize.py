@@ -77,13 +77,30 @@ class _Reader:
         return None if x is None else {INPUT: x}
 
 
+def agreement(float_model, int8_model, faces: np.ndarray, meta: WeightsMeta, batch: int = 64) -> dict:
+    """How closely ``int8_model`` follows ``float_model`` on uint8 ``faces`` ``(N, C, S, S)``:
+    ``int8_agreement`` (share of faces with the same top class) and ``int8_mean_abs_prob_diff``
+    (mean over faces and classes of |p_int8 - p_float|). On the calibration faces the ranges were
+    fitted on, so an optimistic figure; benchmarks/RESULTS.md has held-out accuracy."""
+    from ..pipeline.classify import softmax
+
+    same, diff = 0, 0.0
+    for i in range(0, len(faces), batch):
+        x = normalize(faces[i : i + batch], meta.mean, meta.std)  # NumPy in, NumPy out (OnnxModel)
+        pf, pq = (softmax(m(x)) for m in (float_model, int8_model))
+        same += int((pf.argmax(1) == pq.argmax(1)).sum())
+        diff += float(np.abs(pf - pq).mean(1).sum())
+    return {"int8_agreement": same / len(faces), "int8_mean_abs_prob_diff": diff / len(faces)}
+
+
 def quantize_int8(model: str | Path, out: str | Path, calib: str | Path | np.ndarray, n: int = 512,
                   config: dict | None = None) -> Path:
     """Write an int8 (QDQ) copy of ``model`` to ``out`` (``.onnx``); returns ``out``.
 
     ``calib``: uint8 faces ``(N, C, S, S)`` or a source for :func:`calibration_faces` (``n`` faces).
-    The metadata gains, under ``metrics``, ``precision: int8``, ``calibration_images`` and (for a
-    folder) ``calibration`` (:func:`describe_calibration`), so a user can tell the files apart;
+    The metadata gains, under ``metrics``, ``precision: int8``, ``calibration_images``, (for a
+    folder) ``calibration`` (:func:`describe_calibration`), so a user can tell the files apart, and
+    the int8 model's agreement with the float one on the calibration faces (:func:`agreement`);
     ``config`` entries (provenance, e.g. ``shipped_from``) are added to its ``config``. The other
     ``metrics`` are the float model's, copied as they are."""
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
@@ -119,9 +136,11 @@ def quantize_int8(model: str | Path, out: str | Path, calib: str | Path | np.nda
         quantize_static(str(pre), str(tmp), _Reader(calib, meta), quant_format=QuantFormat.QDQ,
                         per_channel=True, reduce_range=True, activation_type=QuantType.QUInt8,
                         weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax)
+        agree = agreement(OnnxModel(fp32, meta, threads=1), OnnxModel(tmp, meta, threads=1), calib, meta)
         proto = onnx.load(str(tmp))
         qmeta = replace(meta, config={**meta.config, **(config or {})},
-                        metrics={**meta.metrics, "precision": "int8", "calibration_images": int(len(calib)), **described})
+                        metrics={**meta.metrics, "precision": "int8", "calibration_images": int(len(calib)), **described,
+                                 **agree})
         del proto.metadata_props[:]
         entry = proto.metadata_props.add()
         entry.key, entry.value = META_KEY, json.dumps(asdict(qmeta))

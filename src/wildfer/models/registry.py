@@ -23,8 +23,11 @@ BUILDER_MODULES = ("frame", "temporal", "ensemble")
 def _register_builders() -> None:
     import importlib
 
+    from ..plugins import load_entry_points
+
     for name in BUILDER_MODULES:
         importlib.import_module(f"{__package__}.{name}")
+    load_entry_points()  # installed packages' models (entry-point group wildfer.plugins)
 
 
 def register_model(name: str) -> Callable:
@@ -42,6 +45,15 @@ def list_models() -> list[str]:
     return sorted(_MODELS)
 
 
+def model_builder(name: str) -> Callable[..., nn.Module]:
+    """The builder registered as ``name``; an unknown name is a :class:`ConfigError` listing the known ones."""
+    _register_builders()
+    if name not in _MODELS:
+        raise ConfigError(f"unknown model {name!r}; known: {', '.join(list_models())} (your own models: "
+                          "plugins: [module] in the recipe or --plugin MODULE, see wildfer.plugins)")
+    return _MODELS[name]
+
+
 def create_model(name: str, num_classes: int, in_chans: int = 3, input_size: int = 112, backbone: str | None = None,
                  backbone_root: str | None = None, backbone_graph: dict | None = None, **kwargs) -> nn.Module:
     """Build a registered model by name.
@@ -53,10 +65,7 @@ def create_model(name: str, num_classes: int, in_chans: int = 3, input_size: int
     """
     from .backbones import BACKBONES, create_backbone, list_backbones
 
-    _register_builders()
-    if name not in _MODELS:
-        raise ConfigError(f"unknown model {name!r}; known: {', '.join(list_models())}")
-    builder = _MODELS[name]
+    builder = model_builder(name)
     if backbone in BACKBONES:
         kwargs["body"] = create_backbone(backbone, backbone_root, backbone_graph)
     elif backbone is not None:

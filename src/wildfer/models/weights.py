@@ -20,8 +20,8 @@ from safetensors.torch import save_file
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError
-from .meta import (FORMAT_VERSION, INT8_COPY, META_KEY, SHIPPED, SHIPPED_DIR, WeightsMeta, is_onnx,  # noqa: F401
-                   parse_meta, resolve)
+from .meta import (FORMAT_VERSION, INT8_COPY, META_KEY, RUN_BEST, SHIPPED, SHIPPED_DIR, WeightsMeta,  # noqa: F401
+                   is_onnx, model_label, parse_meta, resolve)
 from .registry import create_model
 
 def atomic_save(tensors: dict[str, torch.Tensor], path: str | Path, metadata: dict[str, str] | None = None) -> None:
@@ -75,7 +75,9 @@ def load_model(path_or_name: str | Path = "default") -> tuple[nn.Module, Weights
         model = create_model(meta.model, num_classes=len(meta.label_names), in_chans=meta.in_chans,
                              input_size=meta.input_size, **meta.model_kwargs, **backbone_kwargs(meta))
     except ConfigError as e:
-        raise CheckpointError(f"{p}: metadata names a model wildfer cannot build ({e})") from None
+        plugins = meta.config.get("plugins") if isinstance(meta.config, dict) else None
+        hint = f"; it was trained with plugins {plugins}: pass --plugin for each" if plugins else ""
+        raise CheckpointError(f"{p}: metadata names a model wildfer cannot build ({e}){hint}") from None
     try:
         load_state(model, tensors, str(p))
     except CheckpointError as e:

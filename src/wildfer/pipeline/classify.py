@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from ..models.meta import INT8_COPY, is_onnx
+from ..models.meta import INT8_COPY, is_onnx, model_label
 from ..models.preprocess import normalize
 from ..runtime import require_torch
 
@@ -79,7 +79,7 @@ class Classifier:
         if getattr(self.model, "is_temporal", False):
             raise ConfigError(f"{path_or_name}: predict classifies single faces; this is a temporal (clip) model")
         self.backend = backend
-        self.source = str(path_or_name)
+        self.source = model_label(path_or_name)  # a run folder: its best.safetensors
 
     @property
     def precision(self) -> str:

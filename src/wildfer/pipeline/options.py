@@ -46,6 +46,8 @@ class PredictOptions:
     progress: bool = True
     resume: bool = False  # skip sources a previous run into the same folder finished (pipeline.resume)
     overwrite: bool = False  # delete a previous run's outputs in the folder first (pipeline.outdir)
+    # Modules imported before the classifier is built, in every worker too (--plugin; wildfer.plugins).
+    plugins: tuple[str, ...] = ()
     # torch threads. 1 by default: on this shared 2-core machine MTCNN ran 0.11 s/frame with 1
     # thread and 0.38 s/frame with 2 (OpenMP threads fight the other load); raise it on idle cores.
     threads: int | None = 1

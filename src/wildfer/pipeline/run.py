@@ -103,6 +103,9 @@ def _unique_names(sources: list[Source]) -> list[str]:
 def load_models(opts: PredictOptions) -> tuple[Classifier, dict[str, Callable[..., DetectionSchedule]]]:
     """The classifier ``opts`` names and, by source kind (``video``, ``image``), a factory of the
     detection schedule each source starts afresh (called with ``timer=``)."""
+    from ..plugins import load_plugins
+
+    load_plugins(opts.plugins)  # a plugin model's checkpoint needs its builder registered
     clf = Classifier(opts.model, opts.backend, opts.threads)
     video = dict(max_side=opts.detect_max_side, min_face=opts.min_face, threads=opts.threads)
     name = opts.detector

@@ -14,31 +14,39 @@ Spec (YAML; recipe paths are relative to the spec's folder)::
     multires_test: [8, 16, 24, 48]      # also score validation faces down-sampled to these sides
     boxes_test: ../shared/data/expw_dev # also score in-the-wild labelled boxes (evaluate --dataset boxes)
 
-Each cell is a normal training run (``fit``) that finishes with ``result.json``; cells with a
-``result.json`` are skipped, and an interrupted cell resumes from its last checkpoint, so running
-the same command again completes an interrupted grid. Outputs in ``out_dir``: ``results.md`` and
-``results.csv`` (accuracy, macro-F1, ABAW2 score, per-class F1, parameters, training time, plus
-accuracy per test resolution, and with ``boxes_test`` the in-the-wild accuracy end to end and of the
-classifier alone, each cell's full report in ``<cell>/boxes/``) and ``confusion/<cell>.png``. ``--dry-run`` trains one batch per cell
-under ``<out_dir>/dry_run/`` and never marks real cells finished.
+Each cell is a normal training run (``fit``) that finishes with ``result.json``, which records
+the cell's resolved config. A cell is identified by that config, not by its name: a cell whose
+``result.json`` holds the config the spec now resolves to is skipped, an interrupted one resumes
+from its last checkpoint (so running the same command again completes an interrupted grid), one
+whose ``epochs`` grew is extended and scored again, and a cell folder trained with any other
+difference (``data.max_samples`` 1000 in the folder, 1200 in the spec) stops the whole run before
+any training, the differences named (:func:`stale_cells`), instead of reporting old numbers
+under the new spec. Keys that change how, not what, a cell trains (``threads``, ``device``, ...:
+:data:`~wildfer.train.rundir.RUNTIME_KEYS`) do not count. Outputs in ``out_dir``: ``results.md``
+and ``results.csv`` (accuracy, macro-F1, ABAW2 score, per-class F1, parameters, training time,
+plus accuracy per test resolution, and with ``boxes_test`` the in-the-wild accuracy end to end and
+of the classifier alone, each cell's full report in ``<cell>/boxes/``; then a column per config key
+whose value differs between the cells, :mod:`wildfer.train.compare`) and
+``confusion/<cell>.png``. ``--dry-run`` trains one batch per cell under ``<out_dir>/dry_run/`` and
+never marks real cells finished.
 """
 
 from __future__ import annotations
 
-import csv
 import itertools
 import json
 import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..config import from_dict, load_config
+from ..config import TrainConfig, from_dict, load_config, to_dict
 from ..errors import ConfigError
+from .compare import config_changes, config_columns, describe_changes, markdown_table, write_csv
+from .rundir import RUNTIME_KEYS, changes_from_saved, run_path, unresolved_keys
 
 
 @dataclass(frozen=True)
@@ -212,8 +220,33 @@ def _trainable(model, cfg) -> int:
     return int(sum(p.numel() for p in head.parameters())) if head is not None else 0
 
 
-def run_ablation(spec_path: str | Path, dry_run: bool = False, quiet: bool = False) -> Path:
-    """Run every unfinished cell, then write the comparison; returns the output folder."""
+def stale_cells(cells: list[Cell], cfgs: list[TrainConfig]) -> list[str]:
+    """``"<cell>: <differences>"`` for each cell whose folder was trained with another config than
+    its spec now resolves to, beyond ``epochs`` (extended on resume) and the runtime keys."""
+    stale = []
+    for cell, cfg in zip(cells, cfgs):
+        run = run_path(cfg, False)
+        if (run / "config.yaml").is_file():
+            _, _, refused = changes_from_saved(run, cfg)
+            if refused:
+                stale.append(f"{cell.name}: {describe_changes(refused)}")
+    return stale
+
+
+def _finished(done: Path, cfg: TrainConfig) -> dict | None:
+    """The cell's earlier result if it was scored with this config (runtime keys aside), else None."""
+    if not done.is_file():
+        return None
+    res = json.loads(done.read_text())
+    saved = res.get("config") or to_dict(load_config(done.parent / "config.yaml"))  # results before configs
+    if config_changes(saved, to_dict(cfg), {*unresolved_keys(cfg), *RUNTIME_KEYS}):
+        return None
+    return res
+
+
+def run_ablation(spec_path: str | Path, dry_run: bool = False, quiet: bool = False, plugins: tuple[str, ...] = ()) -> Path:
+    """Run every unfinished cell, then write the comparison; returns the output folder.
+    ``plugins``: modules every cell imports first (added to each cell's ``plugins``)."""
     from ..eval.report import confusion_png
     from .loop import fit
 
@@ -222,27 +255,36 @@ def run_ablation(spec_path: str | Path, dry_run: bool = False, quiet: bool = Fal
     cells = expand(spec, spec_path.parent)
     out = Path(spec.out_dir) / ("dry_run" if dry_run else "")
     # Resolve every cell's config first: a typo in cell 7 should not surface after six trainings.
-    cfgs = [load_config(c.recipe, [*c.overrides, f"out_dir={out}", f"name={c.name}"]) for c in cells]
+    cfgs = [load_config(c.recipe, [*c.overrides, f"out_dir={spec.out_dir}", f"name={c.name}"]) for c in cells]
+    if plugins:  # after the recipe's own plugins, not instead of them
+        cfgs = [replace(cfg, plugins=tuple(dict.fromkeys((*cfg.plugins, *plugins)))) for cfg in cfgs]
+    stale = [] if dry_run else stale_cells(cells, cfgs)
+    if stale:
+        raise ConfigError(f"{spec.out_dir}: {len(stale)} cell folder(s) were trained with another config than the spec "
+                          f"now gives ({'; '.join(stale)}): give the spec another out_dir, or move those folders away "
+                          "to train them again")
     out.mkdir(parents=True, exist_ok=True)
     results, cache, detections = [], _DataCache(), {}
     for cell, cfg in zip(cells, cfgs):
-        done = out / cell.name / "result.json"
-        if done.is_file() and not dry_run:
+        done = run_path(cfg, dry_run) / "result.json"
+        earlier = None if dry_run else _finished(done, cfg)
+        if earlier is not None:
             if not quiet:
                 print(f"[{cell.name}] finished earlier: {done}")
-            results.append(json.loads(done.read_text()))
+            results.append(earlier)
             continue
         if not quiet:
             print(f"[{cell.name}] training ({cell.recipe or 'defaults'} {' '.join(cell.overrides)})")
         t0 = time.time()
         bundle = cache.get(cfg)
-        run = fit(cfg, resume=not dry_run, dry_run=dry_run, quiet=quiet, bundle=bundle)
+        run = fit(cfg, resume=False if dry_run else "auto", dry_run=dry_run, quiet=quiet, bundle=bundle)
         res = evaluate_cell(run, cfg, spec.multires_test, dry_run, bundle)
         if spec.boxes_test:
             res["boxes"] = evaluate_boxes_cell(run, spec.boxes_test, dry_run, detections)
         res["wall_s"] = round(time.time() - t0, 1)
         res["overrides"] = cell.overrides
         res["recipe"] = str(cell.recipe) if cell.recipe else None
+        res["config"] = to_dict(load_config(run / "config.yaml"))  # resolved: the LR found, the clip length
         done.write_text(json.dumps(res, indent=1))
         results.append(res)
     (out / "confusion").mkdir(exist_ok=True)
@@ -259,40 +301,28 @@ BOX_COLUMNS = ("boxes_e2e_accuracy", "boxes_e2e_macro_f1", "boxes_box_accuracy",
 def _rows(results: list[dict], sides: tuple[int, ...], boxes: bool = False) -> tuple[list[str], list[list]]:
     classes = list(dict.fromkeys(c for r in results for c in r["class_names"]))
     box_cols = list(BOX_COLUMNS) if boxes else []
+    keys, cells = config_columns([r.get("config") or {} for r in results])
     head = ["cell", "model", "n", "accuracy", "macro_f1", "abaw2_score", *box_cols, *[f"f1_{c}" for c in classes],
-            *[f"acc_{s}px" for s in sides], "params", "trainable_params", "epochs", "train_s"]
+            *[f"acc_{s}px" for s in sides], "params", "trainable_params", "epochs", "train_s", *keys]
     rows = []
-    for r in results:
+    for r, c in zip(results, cells):
         rows.append([r["cell"], r["model"], r["n"], r["accuracy"], r["macro_f1"], r["abaw2_score"],
                      *[r.get("boxes", {}).get(c, "") for c in box_cols],
                      *[r["per_class_f1"].get(c, "") for c in classes],
                      *[r["multires_accuracy"].get(str(s), "") for s in sides],
-                     r["params"], r["trainable_params"], r["epochs"], r["train_s"]])
+                     r["params"], r["trainable_params"], r["epochs"], r["train_s"], *c])
     return head, rows
 
 
 def write_table(results: list[dict], spec: AblateSpec, out: Path, spec_path: Path) -> None:
     """``results.csv`` (full precision) and ``results.md`` (3 decimals, confusion-matrix links)."""
     head, rows = _rows(results, spec.multires_test, bool(spec.boxes_test))
-    with open(out / "results.csv", "w", newline="") as f:
-        w = csv.writer(f)
-        w.writerow(head)
-        w.writerows(rows)
-
-    def fmt(v):
-        if isinstance(v, float) and v >= 10:  # seconds
-            return f"{v:.0f}"
-        if isinstance(v, float):
-            return f"{v:.3f}"
-        if isinstance(v, (int, np.integer)) and v >= 100_000:
-            return f"{v / 1e6:.2f}M"
-        return str(v)
-
-    lines = [f"# {spec.name}", "", f"Reproduce: `wildfer ablate {spec_path}`", "",
-             "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    lines += ["| " + " | ".join(fmt(v) for v in row) + " |" for row in rows]
+    write_csv(out / "results.csv", head, rows)
+    lines = [f"# {spec.name}", "", f"Reproduce: `wildfer ablate {spec_path}`", "", *markdown_table(head, rows)]
     lines += ["", "Accuracy and macro-F1 on each cell's validation set (first evaluation view); "
-              "ABAW2 score = 0.33 accuracy + 0.67 macro-F1; train_s = summed epoch training time."]
+              "ABAW2 score = 0.33 accuracy + 0.67 macro-F1; train_s = summed epoch training time; "
+              "the columns after train_s are the config keys whose values differ between the cells "
+              "(each cell's whole config is in its result.json)."]
     if spec.multires_test:
         lines.append("acc_Npx: accuracy with validation faces down-sampled to N px and scaled back up.")
     if spec.boxes_test:

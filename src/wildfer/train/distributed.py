@@ -91,6 +91,13 @@ class Ranks:
             dist.all_reduce(t)
         return float(t)
 
+    def all_sum_each(self, values: torch.Tensor) -> torch.Tensor:
+        """Element-wise sum over the ranks of a 1-D tensor (float64, returned on the CPU)."""
+        t = values.detach().to(self.device, torch.float64)
+        if self.is_distributed:
+            dist.all_reduce(t)
+        return t.cpu()
+
     def check_same(self, value, what: str) -> None:
         """Raise :class:`ConfigError` naming ``what`` unless every rank holds an equal ``value``."""
         if not self.is_distributed:

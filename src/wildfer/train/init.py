@@ -1,7 +1,9 @@
 """Start a model from another checkpoint (seed 000: a ResNet-18 trained on FER+, fine-tuned on Aff-Wild2).
 
-Tensors whose name and shape match are copied. The classifier is the one layer whose shape
-depends on the label set: when the checkpoint's label set shares classes with the run's (FER+ and
+Tensors whose name and shape match are copied, and every tensor of the body (all but the
+classifier) must be among them: a checkpoint of another architecture (the shipped ``default`` is a
+MobileNet, not a ResNet-18) would otherwise leave the model as it was built, silently. The
+classifier is the one layer whose shape depends on the label set: when the checkpoint's label set shares classes with the run's (FER+ and
 ABAW7 share all seven basic expressions), its rows are copied by class name instead of being
 thrown away, so the fine-tuning starts from a model that already predicts those classes.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from ..errors import ConfigError
 from ..labels import LabelSet
 from ..models.weights import load_state, read_checkpoint
 
@@ -28,12 +31,24 @@ def classifier_name(model: nn.Module) -> str | None:
 
 
 def init_weights(model: nn.Module, source: str, label_set: LabelSet) -> str:
-    """Load ``source`` (path or shipped name) into ``model``; returns a one-line summary."""
+    """Load ``source`` (path, run folder or shipped name) into ``model``; returns a one-line
+    summary. Raises :class:`ConfigError` (how many tensors matched) unless the whole body loads."""
     tensors, meta = read_checkpoint(source)
+    own = model.state_dict()
+    head = classifier_name(model)
+    body = [k for k in own if head is None or not k.startswith(f"{head}.")]
+    fits = {k for k in own if k in tensors and tensors[k].shape == own[k].shape}
+    missing = [k for k in body if k not in fits]
+    if missing:
+        kw = {k: v for k, v in meta.model_kwargs.items() if k != "drop_rate"}  # dropout has no tensors
+        raise ConfigError(f"model.init={source}: only {len(fits & set(body))} of the model's {len(body)} body tensors "
+                          f"match the checkpoint (a {meta.model}{f' {kw}' if kw else ''} at {meta.input_size} px, "
+                          f"{meta.in_chans} channel(s); first misfit: {missing[0]}): start from a checkpoint of "
+                          "the same architecture")
     skipped = load_state(model, tensors, str(source), strict=False)
     rows = _copy_classifier_rows(model, tensors, meta.label_set, label_set)
     note = f"; classifier rows copied by class name: {rows}" if rows else ""
-    return (f"initialised from {source} ({len(tensors) - len(skipped)} tensors; "
+    return (f"initialised from {source} ({len(fits)} of {len(own)} tensors; "
             f"re-initialised: {skipped[:4]}{note})")
 
 

@@ -1,10 +1,13 @@
 """The training loop: ``fit(cfg)`` trains any registered model on any dataset the builders know.
 
-Run folder ``<out_dir>/<name>/``::
+Run folder ``<out_dir>/<name>/`` (a dry run: ``<out_dir>/dry_run/<name>/``; what may be done with
+an existing folder, and ``--resume``: :mod:`wildfer.train.rundir`)::
 
     config.yaml          resolved config
     env.json             seed, versions, git commit, hardware
     log.jsonl            one line per validation (epoch, iteration, metrics)
+    steps.csv            one line per optimiser step (loss, lr: wildfer.train.steplog)
+    tb/                  the same as TensorBoard event files (the tensorboard extra)
     lr_find.json/.csv    LR range test, when ``optim.lr_find`` chose the learning rate
     checkpoints/         every periodic checkpoint, when ``ckpt_keep`` is set (seed 001)
     last.safetensors     latest weights (+ metadata); last.state.safetensors: optimiser/schedule state
@@ -43,14 +46,17 @@ from ..eval.predict import predictions_in
 from ..eval.sequence import predict_any
 from ..models.backbones import PretrainedBackbone, lineage
 from ..models.preprocess import DEFAULT_MEAN, DEFAULT_STD
-from ..models.registry import create_model
+from ..models.registry import create_model, model_builder
 from ..models.weights import WeightsMeta, atomic_save, load_state, read_checkpoint, save_checkpoint
+from ..plugins import load_plugins
 from ..runinfo import run_environment
 from .batches import FrameBatches, flat_targets, make_batches
 from .init import init_weights
 from .distributed import Ranks, check_batch, joined, wrap_model
 from .losses import class_weights, loss_norm, loss_sum
 from .optim import build_optimizer, build_scheduler
+from .rundir import STATE, Resume, drop_after_checkpoint, plan_run, start_run
+from .steplog import StepLog, check_tensorboard
 
 
 def _meta(cfg: TrainConfig, bundle: DataBundle, metrics: dict, model=None) -> WeightsMeta:
@@ -101,6 +107,10 @@ def prepare(cfg: TrainConfig, quiet: bool = False, bundle: DataBundle | None = N
     by ``build_data(cfg)`` (the ablation runner reuses it across cells). ``device``: where a
     ``data.teacher`` labels the training set (None: the CPU).
     """
+    load_plugins(cfg.plugins)  # before anything is built: they may register the model
+    model_builder(cfg.model.name)  # an unknown model: the one-line error before a dataset is read
+    if cfg.model.init:
+        _check_init(cfg.model.init)  # before the data: a missing file should not wait for a dataset read
     bundle = bundle if bundle is not None else build_data(cfg)
     train, weights = bundle.train, bundle.teacher_weights
     if cfg.data.max_samples and cfg.data.max_samples < len(train):
@@ -129,6 +139,17 @@ def prepare(cfg: TrainConfig, quiet: bool = False, bundle: DataBundle | None = N
     return cfg, bundle, train, model, batcher
 
 
+def _check_init(source: str) -> None:
+    from ..errors import WildferError
+    from ..models.weights import resolve
+
+    try:
+        resolve(source)
+    except WildferError as e:
+        raise type(e)(f"model.init: {e} (train the run that writes it first, or start from scratch with "
+                      "model.init=null)") from None
+
+
 def _backbone_args(cfg: TrainConfig) -> dict:
     m = cfg.model
     if m.backbone is None:
@@ -155,23 +176,33 @@ def _distill(cfg: TrainConfig, bundle: DataBundle, train, quiet: bool, device, w
     return distill_targets(train, p, weight)
 
 
-def fit(cfg: TrainConfig, resume: bool = False, dry_run: bool = False, quiet: bool = False,
+def fit(cfg: TrainConfig, resume: Resume = False, dry_run: bool = False, quiet: bool = False,
         bundle: DataBundle | None = None) -> Path:
-    """Train per ``cfg``; returns the run folder. ``dry_run``: one batch of training and of validation.
-    ``bundle``: pre-built ``build_data(cfg)`` (optional). Started by ``torchrun``, every process
-    calls this and they train together (:mod:`wildfer.train.distributed`)."""
+    """Train per ``cfg``; returns the run folder. ``resume``: continue the run folder's last
+    checkpoint (True: there must be one; ``"auto"``: if there is one; False: the folder must hold
+    no previous run), rules in :mod:`wildfer.train.rundir`. ``dry_run``: one batch of training and
+    of validation, in a scratch folder. ``bundle``: pre-built ``build_data(cfg)`` (optional).
+    Started by ``torchrun``, every process calls this and they train together
+    (:mod:`wildfer.train.distributed`)."""
     if cfg.threads:
         torch.set_num_threads(cfg.threads)
     with joined(cfg.device) as ranks:
         return _fit(cfg, ranks, resume, dry_run, quiet or not ranks.is_main, bundle)
 
 
-def _fit(cfg: TrainConfig, ranks: Ranks, resume: bool, dry_run: bool, quiet: bool, bundle: DataBundle | None) -> Path:
+def _fit(cfg: TrainConfig, ranks: Ranks, resume: Resume, dry_run: bool, quiet: bool, bundle: DataBundle | None) -> Path:
     check_batch(cfg.batch_size, ranks.world)
     dev = ranks.device
-    run = Path(cfg.out_dir) / cfg.name
+    plan = plan_run(cfg, resume, dry_run)  # every rank looks before rank 0 writes (barrier below)
+    if plan.note and not quiet:
+        print(plan.note)
+    if plan.finished:
+        return plan.path
+    cfg, run = plan.cfg, plan.path
+    check_tensorboard(cfg.tensorboard)
+    ranks.barrier()
     if ranks.is_main:  # one writer per run folder, which several machines may share
-        run.mkdir(parents=True, exist_ok=True)
+        start_run(plan)
         save_config(cfg, run / "config.yaml")
         (run / "env.json").write_text(json.dumps(run_environment(cfg.seed), indent=2))
 
@@ -188,7 +219,7 @@ def _fit(cfg: TrainConfig, ranks: Ranks, resume: bool, dry_run: bool, quiet: boo
 
         # Rank 0 runs the range test and writes its files; the others take its result, which
         # non-deterministic GPU kernels could otherwise make differ from rank to rank.
-        cfg = ranks.broadcast(lr_for_run(cfg, model, batcher, weight_dev, run, resume, dry_run, quiet)
+        cfg = ranks.broadcast(lr_for_run(cfg, model, batcher, weight_dev, run, plan.resume, dry_run, quiet)
                               if ranks.is_main else None)
     if ranks.is_main:
         save_config(cfg, run / "config.yaml")  # resolved: clip length, found LR
@@ -200,22 +231,23 @@ def _fit(cfg: TrainConfig, ranks: Ranks, resume: bool, dry_run: bool, quiet: boo
     meta = _meta(cfg, bundle, {}, model)
 
     start_epoch, start_it, best = 0, 0, -1.0
-    state_path = run / "last.state.safetensors"
-    found = resume and state_path.is_file()
-    if found:
+    state_path = run / STATE
+    if plan.resume:
         tensors, _ = read_checkpoint(run / "last.safetensors")
         load_state(model, tensors, str(run / "last.safetensors"))
         start_epoch, start_it, best = _load_state(state_path, opt, sched)
+        if ranks.is_main:
+            drop_after_checkpoint(run, start_epoch, start_epoch * iters + start_it)
         if not quiet:
             print(f"resumed {run} at epoch {start_epoch} iteration {start_it}")
-    elif resume and not quiet:
-        print(f"nothing to resume in {run}: starting fresh")
     # On several machines, a node that cannot see rank 0's run folder would start afresh.
-    ranks.check_same((found, start_epoch, start_it), f"where to resume {run} (out_dir must be on a file "
+    ranks.check_same((plan.resume, start_epoch, start_it), f"where to resume {run} (out_dir must be on a file "
                      "system every machine shares)")
     trained = wrap_model(model, ranks, cfg.sync_bn)  # `model` stays the unwrapped one: checkpoints, validation
+    steps = StepLog(run if ranks.is_main else None, cfg.tensorboard, start_epoch * iters + start_it, ranks.all_sum_each)
 
     def checkpoint(epoch: int, it: int) -> None:
+        steps.flush()  # every step up to a checkpoint is on disk when it is (all ranks: a collective)
         if not ranks.is_main:
             return
         save_checkpoint(model, meta, run / "last.safetensors")
@@ -254,6 +286,7 @@ def _fit(cfg: TrainConfig, ranks: Ranks, resume: bool, dry_run: bool, quiet: boo
             n = np.asarray(b).size  # frames in the global batch
             seen += n
             total_loss += share.detach() * n  # kept on the device: reading it every step would stall a GPU
+            steps.add(epoch * iters + it + 1, epoch, it, share, sched.get_last_lr()[0], t0)
             bar.update(1)
             if not quiet and (time.time() - shown > 1.0 or it + 1 == len(batches)):
                 shown = time.time()
@@ -265,17 +298,19 @@ def _fit(cfg: TrainConfig, ranks: Ranks, resume: bool, dry_run: bool, quiet: boo
         bar.close()
         train_loss = ranks.all_sum(total_loss) / max(seen, 1)  # reading it waits for a GPU's queued steps
         train_s = time.time() - t0
+        steps.flush()
         if ranks.is_main:
             best = _end_epoch(cfg, run, model, meta, bundle, epoch, train_loss, seen, train_s,
-                              sched.get_last_lr()[0], best, dry_run, quiet)
+                              sched.get_last_lr()[0], best, dry_run, quiet, steps, epoch * iters + len(batches))
         checkpoint(epoch + 1, 0)
         ranks.barrier()  # the others wait while rank 0 validates and writes (validation is not sharded)
+    steps.close()
     return run
 
 
 def _end_epoch(cfg: TrainConfig, run: Path, model, meta: WeightsMeta, bundle: DataBundle, epoch: int,
                train_loss: float, seen: int, train_s: float, lr: float, best: float, dry_run: bool,
-               quiet: bool) -> float:
+               quiet: bool, steps: StepLog, step: int) -> float:
     """Rank 0 after an epoch: validate, append to log.jsonl, keep best.safetensors; returns the best score.
 
     Validation runs on rank 0 alone and in full: its metrics, and so the choice of the best
@@ -298,6 +333,7 @@ def _end_epoch(cfg: TrainConfig, run: Path, model, meta: WeightsMeta, bundle: Da
               "val_score": metrics.get("score")}
     with open(run / "log.jsonl", "a") as f:
         f.write(json.dumps(record) + "\n")
+    steps.epoch(step, record)
     if not quiet:
         print(json.dumps(record))
     meta.metrics = {k: v for k, v in metrics.items()}
