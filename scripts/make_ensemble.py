@@ -27,7 +27,7 @@ def sha256(path: Path) -> str:
 def make_ensemble(members: list[str], out: Path, flip: bool = False, lineage: dict[str, str] | None = None) -> Path:
     """``lineage``: ``{root: "NAME: LICENCE"}`` for training folders whose members' recipes did not
     state it (``data.extra[].lineage``)."""
-    from wildfer.data.lineage import merge, training_data
+    from wildfer.data.lineage import merge, training_data, with_stated
     from wildfer.models.registry import create_model
     from wildfer.models.weights import WeightsMeta, load_model, resolve, save_checkpoint
 
@@ -54,19 +54,9 @@ def make_ensemble(members: list[str], out: Path, flip: bool = False, lineage: di
         config={"members": [{"checkpoint": str(m), "sha256": sha256(resolve(m)), "config": meta.config,
                              "metrics": meta.metrics} for m, (_, meta) in zip(members, loaded)], "flip": flip},
         train_groups=sorted({g for _, meta in loaded for g in meta.train_groups}),
-        datasets=merge(*[_stated(meta.datasets or training_data(meta.config), lineage or {}) for _, meta in loaded]),
+        datasets=merge(*[with_stated(meta.datasets or training_data(meta.config), lineage or {}) for _, meta in loaded]),
     )
     save_checkpoint(model.eval(), meta, out)
-    return out
-
-
-def _stated(entries: list[dict], lineage: dict[str, str]) -> list[dict]:
-    out = []
-    for e in entries:
-        if e.get("root") in lineage and e.get("licence", "").startswith("not stated"):
-            name, _, licence = lineage[e["root"]].partition(":")
-            e = {**e, "dataset": name.strip(), "licence": licence.strip()}
-        out.append(e)
     return out
 
 

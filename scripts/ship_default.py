@@ -18,6 +18,7 @@ themselves, not of their float32 source. SRC may be the shipped default itself, 
 int8 copy (its metadata, ``shipped_from`` included, is kept).
 
     python scripts/ship_default.py runs/default_fer/best.safetensors [--name default|fast] [--calib ../shared/data/fer2013]
+        [--calib-n 2048] [--lineage ROOT="NAME: LICENCE"]
 """
 
 from __future__ import annotations
@@ -47,8 +48,12 @@ def sha256(path: Path) -> str:
 
 
 def main(src: str, calib: Path = FER2013, calib_n: int = 512, dst: Path = SHIPPED["default"],
-         dst_int8: Path = SHIPPED["default-int8"]) -> None:
+         dst_int8: Path = SHIPPED["default-int8"], lineage: dict[str, str] | None = None) -> None:
+    from wildfer.data.lineage import training_data, with_stated
+
     tensors, meta = read_checkpoint(src)
+    # What the model learnt from, with each set's licence, travels in its metadata (README table).
+    meta.datasets = with_stated(meta.datasets or training_data(meta.config), lineage or {})
     half = {k: v.half() if v.is_floating_point() else v for k, v in tensors.items()}
     if Path(src).resolve() != dst.resolve():  # re-shipping the shipped file keeps where it came from
         meta.config = {**meta.config, "shipped_from": str(src), "shipped_dtype": "float16"}
@@ -72,8 +77,11 @@ if __name__ == "__main__":
                     help="FER2013 folder (fer2013.csv[.gz]) whose Training faces calibrate the int8 copy")
     ap.add_argument("--calib-n", type=int, default=512, help="number of calibration faces")
     ap.add_argument("--name", choices=sorted(INT8_COPY), default="default", help="the shipped name to write")
+    ap.add_argument("--lineage", action="append", default=[], metavar="ROOT=NAME: LICENCE",
+                    help="name and licence of a training folder the run's recipe did not state (repeatable)")
     a = ap.parse_args()
     try:
-        main(a.src, a.calib, a.calib_n, SHIPPED[a.name], SHIPPED[INT8_COPY[a.name]])
+        main(a.src, a.calib, a.calib_n, SHIPPED[a.name], SHIPPED[INT8_COPY[a.name]],
+             dict(item.split("=", 1) for item in a.lineage))
     except WildferError as e:  # bad checkpoint or calibration folder: one line naming the file
         raise SystemExit(f"ship_default: error: {e}") from None

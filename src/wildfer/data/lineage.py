@@ -47,3 +47,16 @@ def merge(*lists: list[dict]) -> list[dict]:
         for e in entries:
             seen.setdefault(e["dataset"], e)
     return list(seen.values())
+
+
+def with_stated(entries: list[dict], stated: dict[str, str]) -> list[dict]:
+    """``entries`` with the name and licence of each folder in ``stated`` (``{root: "NAME:
+    LICENCE"}``) filled in where its recipe did not state them (a checkpoint trained before
+    ``data.extra[].lineage`` existed)."""
+    out = []
+    for e in entries:
+        if e.get("root") in stated and e.get("licence", "").startswith("not stated"):
+            name, _, licence = stated[e["root"]].partition(":")
+            e = {**e, "dataset": name.strip(), "licence": licence.strip() or "not stated"}
+        out.append(e)
+    return out
