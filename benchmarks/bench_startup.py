@@ -13,6 +13,7 @@ model and detector loading, first detection), which is where the seconds go.
 
     nice -n 10 .venv/bin/python benchmarks/bench_startup.py --src before=/tmp/old/src --src after=src \\
         --photo ../shared/data/faces/images/face_recognition_obama.jpg --rounds 7 --breakdown
+    .venv/bin/python benchmarks/bench_startup.py --src full=src --install light=.venv-light --rounds 5 --breakdown
 """
 
 from __future__ import annotations
@@ -37,16 +38,17 @@ def lap(what):
     t = time.perf_counter()
     print(f"{what}\t{t - t0:.3f}")
     t0 = t
-import torch; lap("import torch")
 import wildfer.cli; lap("import wildfer.cli (typer)")
 from wildfer.pipeline import run; lap("import wildfer.pipeline.run")
 from wildfer.pipeline.options import PredictOptions
-torch.set_num_threads(1)
+from wildfer.runtime import set_threads
+set_threads(1)
 clf, det = run.load_models(PredictOptions()); lap("load classifier + detectors")
 from wildfer.pipeline.sources import expand_inputs, open_frames, probe
 src = expand_inputs([sys.argv[1]])[0]; probe(src); info, frames = open_frames(src); fr = next(iter(frames)); lap("probe + decode the photo")
 faces = det["image"](fr.rgb); lap("first detection (nets built)")
 faces = det["image"](fr.rgb); lap("second detection")
+print(f"torch imported\t{'torch' in sys.modules}")
 """
 
 
@@ -62,26 +64,30 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--src", action="append", default=[], metavar="LABEL=PATH",
                     help="a source tree to time (its folder holding the wildfer package); repeatable")
+    ap.add_argument("--install", action="append", default=[], metavar="LABEL=VENV",
+                    help="an installed wildfer to time (a venv: VENV/bin/wildfer), e.g. the light install; repeatable")
     ap.add_argument("--photo", type=Path, default=DEFAULT_PHOTO)
     ap.add_argument("--video", type=Path, default=None, help="also time a video run (its fixed cost)")
     ap.add_argument("--video-stride", type=int, default=1000)
     ap.add_argument("--rounds", type=int, default=5)
     ap.add_argument("--breakdown", action="store_true")
     args = ap.parse_args()
-    srcs = dict(s.split("=", 1) for s in args.src) or {"this": str(REPO / "src")}
+    srcs = dict(s.split("=", 1) for s in args.src) or ({} if args.install else {"this": str(REPO / "src")})
+    installs = dict(s.split("=", 1) for s in args.install)
     if not args.photo.is_file():
         raise SystemExit(f"{args.photo}: no such photo (give --photo)")
     script = Path(sys.executable).parent / "wildfer"
     base_env = dict(os.environ, OMP_NUM_THREADS="1")
-    envs = {label: dict(base_env, PYTHONPATH=str(Path(path).resolve())) for label, path in srcs.items()}
+    envs = {label: (script, dict(base_env, PYTHONPATH=str(Path(path).resolve()))) for label, path in srcs.items()}
+    envs |= {label: (Path(venv) / "bin" / "wildfer", base_env) for label, venv in installs.items()}
     jobs = {"python -c 'import torch'": ([sys.executable, "-c", "import torch"], base_env)}
     with tempfile.TemporaryDirectory() as tmp:
-        for label, env in envs.items():
+        for label, (exe, env) in envs.items():
             jobs[f"{label}: wildfer predict PHOTO"] = (
-                [str(script), "predict", str(args.photo), "--out", f"{tmp}/{label}-photo", "--quiet"], env)
+                [str(exe), "predict", str(args.photo), "--out", f"{tmp}/{label}-photo", "--quiet"], env)
             if args.video:
                 jobs[f"{label}: wildfer predict VIDEO --stride {args.video_stride}"] = (
-                    [str(script), "predict", str(args.video), "--out", f"{tmp}/{label}-video", "--quiet",
+                    [str(exe), "predict", str(args.video), "--out", f"{tmp}/{label}-video", "--quiet",
                      "--stride", str(args.video_stride)], env)
         times: dict[str, list[float]] = {k: [] for k in jobs}
         for cmd, env in jobs.values():  # warm the file cache once, untimed
@@ -99,8 +105,9 @@ def main() -> None:
         print(f"| {name} | {statistics.median(v):.2f} | {min(v):.2f} | {max(v):.2f} | "
               f"{statistics.median(v) / torch_s:.2f} |")
     if args.breakdown:
-        for label, env in envs.items():
-            out = subprocess.run([sys.executable, "-c", BREAKDOWN, str(args.photo)], env=env, check=True,
+        for label, (exe, env) in envs.items():
+            python = Path(exe).parent / "python"
+            out = subprocess.run([str(python), "-c", BREAKDOWN, str(args.photo)], env=env, check=True,
                                  capture_output=True, text=True).stdout
             print(f"\n{label}, one process:\n\n| stage | s |\n|---|---|")
             for line in out.strip().splitlines():

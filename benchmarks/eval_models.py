@@ -2,7 +2,8 @@
 boxes folder (expw_dev: end to end and classifier-only), one Markdown table row per model.
 
 Each figure is exactly what ``wildfer evaluate`` writes for that model (the same functions, the
-same defaults: ``--backend torch`` for checkpoints, onnxruntime for .onnx files and int8 names);
+same defaults, with ``--backend torch`` for checkpoints and onnxruntime for .onnx files and int8
+names: ``wildfer evaluate --model default`` alone runs ``default-int8``, as predict does);
 the only difference is that the photos' detections are computed once and shared by all models,
 as ``wildfer ablate`` does, instead of once per command. Per-model outputs (metrics.json,
 report.md, confusion matrices, faces.csv) land in ``--out/<model>/<test>/``.
@@ -38,11 +39,13 @@ def main() -> None:
         tag = Path(m).stem if ("/" in m or "." in m) else m
         t0 = time.time()
         got = {}
+        backend = "onnx" if is_onnx(m) else "torch"  # a name means its own file: default is float, default-int8 int8
         for labels in ("fer2013", "ferplus"):
-            r = evaluate("fer2013", a.fer, a.out / tag / f"publictest_{labels}", labels=labels, model=m, progress=False)
+            r = evaluate("fer2013", a.fer, a.out / tag / f"publictest_{labels}", labels=labels, model=m, backend=backend,
+                         progress=False)
             got[labels] = r
-        b = evaluate_boxes(a.boxes, a.out / tag / "boxes", model=m, backend="onnx" if is_onnx(m) else "torch",
-                           progress=False, detections=detections)
+        b = evaluate_boxes(a.boxes, a.out / tag / "boxes", model=m, backend=backend, progress=False,
+                           detections=detections)
         rows.append((m, got["fer2013"], got["ferplus"], b))
         print(f"{m}: PublicTest {got['fer2013']['accuracy']:.4f} / {got['ferplus']['accuracy']:.4f}; "
               f"{a.boxes.name} end to end {b['accuracy']:.4f} (macro-F1 {b['macro_f1']:.4f}, recall "
