@@ -96,7 +96,7 @@ def test_fast_is_distilled_from_an_ensemble_holding_a_default_member():
     assert (meta.config["data"]["teacher_weight"], meta.config["optim"]["lr"]) == (recipe.data.teacher_weight, recipe.optim.lr)
     assert [(e["dataset"], e["repeat"], e["teacher_weight"]) for e in meta.config["data"]["extra"]] == \
         [(e.dataset, e.repeat, e.teacher_weight) for e in recipe.data.extra]
-    # One of its teachers, the 64 px student of session 4, is also one of the default's members.
+    # One of its teachers, session 4's default, is also one of the default's members.
     _, default = load_model("default")
     assert "fer_student_hires" in [m["config"]["name"] for m in default.config["members"]]
 

@@ -1,9 +1,9 @@
 """``yunet+mtcnn``: the faces of two detectors together, for photos (where speed matters less than
 finding every face). Every face of the first is kept; a face of the second is added when no face of
 the first overlaps it (IoU < ``same_iou``). On the labelled ExpW faces YuNet alone finds 94.4% /
-94.9% (expw_train / expw_dev) and MTCNN 89.9% / 91.5%, the two together 95.4% / 95.7%; on the 106
-shared photos neither passes a reviewed non-face, so neither does the union (RESULTS.md "Photo
-detectors").
+94.9% (expw_train / expw_dev) and MTCNN 89.9% / 91.5%, the two together 94.6% / 95.0%; on the 106
+shared photos neither passes a reviewed non-face, nor does the union (RESULTS.md "Photo detectors",
+benchmarks/bench_photo_detectors.py).
 """
 
 from __future__ import annotations
