@@ -50,7 +50,7 @@ def evaluate(dataset: str, root: str | Path, out: str | Path, split: str = "Publ
              progress: bool = True) -> dict:
     """Score ``model`` on a dataset; writes ``out/metrics.json``, ``report.md`` and ``confusion.png``.
 
-    ``batch_size``: faces per forward pass, predict's 64: at 256 the shipped default (a 112 px
+    ``batch_size``: faces per forward pass, predict's 64: at 256 session 5's shipped default (a 112 px
     MobileNet) held 3.3 GB of activations on PublicTest, the test suite's memory peak (issue 20).
 
     ``metrics.json`` keys: accuracy, macro_f1, weighted_f1, abaw2_score, abaw3_score, per_class, n,

@@ -4,8 +4,8 @@ Two backends share one contract: ``torch`` (the checkpoint's model) and ``onnx``
 the model exported by :mod:`wildfer.models.onnx_export`, or on a ``.onnx`` file given directly).
 ``auto`` (predict's default) picks one, see :func:`choose_runtime`: the shipped ``default`` runs as
 its int8 copy ``default-int8`` on onnxruntime when onnxruntime is importable (same classes and
-preprocessing, ~2.4x the faces/s, accuracy within 0.2 points: benchmarks/RESULTS.md), else as the
-float torch model; any other model runs with torch, an ``.onnx`` file with onnxruntime.
+preprocessing, accuracy within 0.3 points of the float model: benchmarks/RESULTS.md, "Trained in the
+wild"), else as the float torch model; any other model runs with torch, an ``.onnx`` file with onnxruntime.
 """
 
 from __future__ import annotations

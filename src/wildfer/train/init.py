@@ -30,6 +30,15 @@ def classifier_name(model: nn.Module) -> str | None:
     return None if last is None else f"head.{last}" if last else "head"
 
 
+def _architecture(meta) -> str:
+    """``a resnet18 {'channels': ...}`` or ``an ensemble of 3 (resnet18)``, for error messages."""
+    if meta.model == "ensemble":
+        kinds = sorted({m["model"] for m in meta.model_kwargs.get("members", ())})
+        return f"an ensemble of {len(meta.model_kwargs.get('members', ()))} ({', '.join(kinds)})"
+    kw = {k: v for k, v in meta.model_kwargs.items() if k != "drop_rate"}  # dropout has no tensors
+    return f"a {meta.model}{f' {kw}' if kw else ''}"
+
+
 def init_weights(model: nn.Module, source: str, label_set: LabelSet) -> str:
     """Load ``source`` (path, run folder or shipped name) into ``model``; returns a one-line
     summary. Raises :class:`ConfigError` (how many tensors matched) unless the whole body loads."""
@@ -40,9 +49,8 @@ def init_weights(model: nn.Module, source: str, label_set: LabelSet) -> str:
     fits = {k for k in own if k in tensors and tensors[k].shape == own[k].shape}
     missing = [k for k in body if k not in fits]
     if missing:
-        kw = {k: v for k, v in meta.model_kwargs.items() if k != "drop_rate"}  # dropout has no tensors
         raise ConfigError(f"model.init={source}: only {len(fits & set(body))} of the model's {len(body)} body tensors "
-                          f"match the checkpoint (a {meta.model}{f' {kw}' if kw else ''} at {meta.input_size} px, "
+                          f"match the checkpoint ({_architecture(meta)} at {meta.input_size} px, "
                           f"{meta.in_chans} channel(s); first misfit: {missing[0]}): start from a checkpoint of "
                           "the same architecture")
     skipped = load_state(model, tensors, str(source), strict=False)
