@@ -45,6 +45,17 @@ def test_a_student_trains_from_the_teacher(tmp_path, teacher):
     assert sum(t.numel() for t in student.parameters()) < sum(t.numel() for t in load_model(teacher)[0].parameters()) / 10
 
 
+def test_a_dry_run_teacher_labels_only_what_it_trains_on(tmp_path, teacher, capsys):
+    """A dry run trains one batch: the teacher labels at most 8 batches (of 40 images here, 2 x 8 =
+    16 at batch_size 2), not the whole set; a real run labels all 40."""
+    p = recipe(tmp_path, **{"data.teacher": str(teacher), "batch_size": 2})
+    assert main(["train", str(p), "--dry-run"]) == 0
+    assert "labelled 16 training images" in capsys.readouterr().out
+    cfg = load_config(p)
+    _, _, train, _, _ = prepare(cfg, quiet=True)
+    assert len(train) == 40
+
+
 def test_a_teacher_with_other_classes_is_refused(tmp_path, teacher):
     # FER2013 order, 7 classes vs the teacher's FER+ 8
     cfg = load_config(recipe(tmp_path, **{"data.teacher": str(teacher), "data.labels": "fer2013"}))

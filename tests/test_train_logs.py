@@ -32,7 +32,9 @@ def tensorboard_scalars(folder: Path) -> dict[str, list[tuple[int, float]]]:
 
     ea = EventAccumulator(str(folder))
     ea.Reload()
-    return {t: [(e.step, e.value) for e in ea.Scalars(t)] for t in ea.Tags()["scalars"]}
+    # In the order written: EventAccumulator reads a resumed run's event files in name order, and
+    # names made in one second by one process differ only by a counter that sorts "10" before "9".
+    return {t: [(e.step, e.value) for e in sorted(ea.Scalars(t), key=lambda e: e.wall_time)] for t in ea.Tags()["scalars"]}
 
 
 def check_logs(run: Path, n_steps: int) -> None:

@@ -99,13 +99,15 @@ def _iter_seed(seed: int, epoch: int, it: int) -> int:
     return (seed * 1_000_003 + epoch * 10_007 + it) % (2**63 - 1)
 
 
-def prepare(cfg: TrainConfig, quiet: bool = False, bundle: DataBundle | None = None, device=None):
+def prepare(cfg: TrainConfig, quiet: bool = False, bundle: DataBundle | None = None, device=None,
+            dry_run: bool = False):
     """Data, (capped) training set, seeded and initialised model, and the batch plan of ``cfg``.
 
     Returns ``(cfg, bundle, train, model, batcher)``; ``cfg`` is resolved: a temporal model's clip
     length is filled in from the model when ``model.seq_len`` is 1. ``bundle``: data already built
     by ``build_data(cfg)`` (the ablation runner reuses it across cells). ``device``: where a
-    ``data.teacher`` labels the training set (None: the CPU).
+    ``data.teacher`` labels the training set (None: the CPU). ``dry_run``: the data is read whole,
+    as a real run reads it, but training (and a teacher's labelling) keeps one batch of it.
     """
     load_plugins(cfg.plugins)  # before anything is built: they may register the model
     model_builder(cfg.model.name)  # an unknown model: the one-line error before a dataset is read
@@ -113,8 +115,14 @@ def prepare(cfg: TrainConfig, quiet: bool = False, bundle: DataBundle | None = N
         _check_init(cfg.model.init)  # before the data: a missing file should not wait for a dataset read
     bundle = bundle if bundle is not None else build_data(cfg)
     train, weights = bundle.train, bundle.teacher_weights
-    if cfg.data.max_samples and cfg.data.max_samples < len(train):
-        keep = np.sort(np.random.default_rng(cfg.seed).choice(len(train), cfg.data.max_samples, replace=False))
+    cap = min(len(train), cfg.data.max_samples or len(train))
+    if dry_run:
+        # One batch is trained: a teacher need not label the 50k images of a full set for it (3
+        # minutes on 2 cores for the shipped ensemble). 8 batches' worth, so that every process
+        # of a multi-process dry run still gets its batch.
+        cap = min(cap, 8 * cfg.batch_size)
+    if cap < len(train):
+        keep = np.sort(np.random.default_rng(cfg.seed).choice(len(train), cap, replace=False))
         train = train.subset(keep)
         weights = None if weights is None else weights[keep]
     if cfg.data.teacher:
@@ -206,7 +214,7 @@ def _fit(cfg: TrainConfig, ranks: Ranks, resume: Resume, dry_run: bool, quiet: b
         save_config(cfg, run / "config.yaml")
         (run / "env.json").write_text(json.dumps(run_environment(cfg.seed), indent=2))
 
-    cfg, bundle, train, model, batcher = prepare(cfg, quiet, bundle, dev)
+    cfg, bundle, train, model, batcher = prepare(cfg, quiet, bundle, dev, dry_run)
     model = model.to(dev)
     # Weights follow the class counts the loss actually sees: after resampling, not before
     # (weighting the raw counts on top of resampling would favour rare classes twice).
