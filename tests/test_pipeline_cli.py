@@ -373,8 +373,12 @@ def test_odd_real_clips(media, tmp_path, capsys, name, decoded):
 # The child runs the real console entry point, with the pipeline held after its third frame until
 # a signal arrives: the interruption lands mid-video by construction, however fast the machine.
 HELD = """
-import sys, time
+import faulthandler, signal, sys, time
 import wildfer.pipeline.run as run
+# Ctrl-C as a terminal delivers it: a SIGINT ignored by the test runner's environment would be
+# inherited and make this process deaf to it. SIGUSR1 dumps every thread's stack (see the test).
+signal.signal(signal.SIGINT, signal.default_int_handler)
+faulthandler.register(signal.SIGUSR1)
 flag, frames = sys.argv.pop(1), run.iter_frames
 
 def held(*args, **kwargs):
@@ -413,7 +417,13 @@ def test_ctrl_c_exits_130_with_one_line(media, tmp_path):
         time.sleep(0.02)
     assert flag.exists(), proc.communicate()[1]  # held mid-video, waiting for the signal
     proc.send_signal(signal.SIGINT)
-    stdout, stderr = proc.communicate(timeout=60)
+    try:
+        stdout, stderr = proc.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGUSR1)  # where it hangs, then the failure shows it
+        time.sleep(2)
+        proc.kill()
+        pytest.fail("no exit 60 s after Ctrl-C; its threads:\n" + proc.communicate()[1][-6000:])
     assert proc.returncode == 130, stderr
     assert stderr.strip().splitlines() == ["wildfer: interrupted"]
     rows = (out / "predictions.csv").read_text().splitlines()

@@ -107,7 +107,7 @@ def prepare(cfg: TrainConfig, quiet: bool = False, bundle: DataBundle | None = N
     length is filled in from the model when ``model.seq_len`` is 1. ``bundle``: data already built
     by ``build_data(cfg)`` (the ablation runner reuses it across cells). ``device``: where a
     ``data.teacher`` labels the training set (None: the CPU). ``dry_run``: the data is read whole,
-    as a real run reads it, but training (and a teacher's labelling) keeps one batch of it.
+    as a real run reads it; with a ``data.teacher``, 8 batches' worth of it are kept and labelled.
     """
     load_plugins(cfg.plugins)  # before anything is built: they may register the model
     model_builder(cfg.model.name)  # an unknown model: the one-line error before a dataset is read
@@ -116,7 +116,7 @@ def prepare(cfg: TrainConfig, quiet: bool = False, bundle: DataBundle | None = N
     bundle = bundle if bundle is not None else build_data(cfg)
     train, weights = bundle.train, bundle.teacher_weights
     cap = min(len(train), cfg.data.max_samples or len(train))
-    if dry_run:
+    if dry_run and cfg.data.teacher:
         # One batch is trained: a teacher need not label the 50k images of a full set for it (3
         # minutes on 2 cores for the shipped ensemble). 8 batches' worth, so that every process
         # of a multi-process dry run still gets its batch.
