@@ -204,8 +204,10 @@ def test_recipes_with_expw_train_dry_run(recipe, tmp_path, capsys):
             root = str(_muxspace(tmp_path))
         extra.append(f"{{dataset: {e.dataset}, root: {root}, repeat: {e.repeat}, smoothing: {e.smoothing}}}")
     ov.append(f"data.extra=[{', '.join(extra)}]")
-    if cfg.model.backbone:
-        ov.append(f"model.backbone_root={REPO / '..' / 'shared' / 'backbones' / 'human-models-3.0.4'}")
+    if cfg.model.backbone:  # the folder of backbone folders: each is found one level down
+        if not (REPO / ".." / "shared" / "backbones").is_dir():
+            pytest.skip("../shared/backbones is absent")
+        ov.append(f"model.backbone_root={REPO / '..' / 'shared' / 'backbones'}")
     import os
 
     cwd = os.getcwd()

@@ -42,6 +42,13 @@ class ModelConfig:
     kwargs: dict = field(default_factory=dict)  # extra keyword arguments for the model builder
     backbone: str | None = None  # pretrained frame network (wildfer.models.backbones), e.g. faceres-deep
     backbone_root: str | None = None  # the unpacked package holding it (None: $WILDFER_BACKBONES)
+    # How faces are aligned for it (wildfer.pipeline.align): None = the backbone's own template
+    # (opencv-zoo-fer: abaw), else fer; margin: more of the face's surroundings in the crop.
+    template: str | None = _one_of((None, "fer", "abaw"), None)
+    margin: float = 0.0
+    # a pretrained backbone's stem and first N blocks do not train (opencv-zoo-fer: 15 blocks);
+    # with data.cache_views their outputs are computed once per face instead of every step
+    freeze_blocks: int = _at_least(0, 0)
 
 
 @dataclass(frozen=True)
@@ -85,6 +92,11 @@ class DataConfig:
     # labelled-boxes folders scored end to end after every epoch beside the validation split (e.g.
     # ../shared/data/expw_dev); the best checkpoint is chosen on the mean accuracy of every view
     val_boxes: tuple[str, ...] = ()
+    # >0 (with model.freeze_blocks): the frozen blocks' outputs are computed once for this many
+    # views of every training face (the face, its mirror, then draws of `augment`), cached on disk,
+    # and each epoch trains the rest on one view per face (train/cached.py)
+    cache_views: int = _at_least(0, 0)
+    cache_dir: str | None = None  # where those outputs are kept (None: ~/.cache/wildfer/features)
 
 
 @dataclass(frozen=True)

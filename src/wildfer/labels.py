@@ -90,9 +90,11 @@ AFFECTNET8 = LabelSet("affectnet8", AFFECTNET7.names + ("Contempt",))
 RAFDB = LabelSet(
     "rafdb", ("Surprise", "Fear", "Disgust", "Happiness", "Sadness", "Anger", "Neutral")
 )  # RAF-DB basic: labels 1..7 in the files, 0-based here.
+# OpenCV Zoo's facial-expression MobileFaceNet (RAF-DB classes), in its output order.
+OPENCV_ZOO_FER = LabelSet("opencv_zoo_fer", ("angry", "disgust", "fearful", "happy", "neutral", "sad", "surprised"))
 
 LABEL_SETS: dict[str, LabelSet] = {
-    s.key: s for s in (ABAW7, ABAW8, FER2013, FERPLUS, EXPW, AFFECTNET7, AFFECTNET8, RAFDB)
+    s.key: s for s in (ABAW7, ABAW8, FER2013, FERPLUS, EXPW, AFFECTNET7, AFFECTNET8, RAFDB, OPENCV_ZOO_FER)
 }
 
 

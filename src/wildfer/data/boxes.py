@@ -185,22 +185,23 @@ def cached_matches(data: BoxSet, detector, use_cache: bool = True, progress: boo
 
 
 def read_box_faces(root: str | Path, in_chans: int = 1, size: int = 48, detector: str | None = None,
-                   use_cache: bool = True, progress: bool = True):
+                   use_cache: bool = True, progress: bool = True, template: str = "fer", margin: float = 0.0):
     """:func:`box_faces` without the mask of found faces: the reader ``data.extra`` and
     ``data.dataset: boxes`` call."""
-    ds, report, _ = box_faces(root, in_chans, size, detector, use_cache, progress)
+    ds, report, _ = box_faces(root, in_chans, size, detector, use_cache, progress, template, margin)
     return ds, report
 
 
 def box_faces(root: str | Path, in_chans: int = 1, size: int = 48, detector: str | None = None,
-              use_cache: bool = True, progress: bool = True):
+              use_cache: bool = True, progress: bool = True, template: str = "fer", margin: float = 0.0):
     """Every labelled face under ``root`` cropped as ``predict`` sees it (module docstring), as an
     in-memory :class:`~wildfer.data.datasets.ArrayDataset` ``(N, in_chans, size, size)`` uint8 in
     labels.csv row order, with ``groups`` = the photo (faces of one photo stay on one side of a
     split). ``detector``: the photo detector's name (None: ``predict``'s default). Returns
     ``(dataset, ReadReport)``; the report counts the faces the detector missed (box crops) and
     the photos that could not be read (dropped), and ``found`` (bool ``(N,)``: the detector found
-    the face, so ``predict`` would have classified it; False = the box crop fallback)."""
+    the face, so ``predict`` would have classified it; False = the box crop fallback). Found faces
+    are aligned to ``template`` with ``margin``, as the model to be trained or scored wants them."""
     import torch
 
     from ..detectors import create_photo_detector
@@ -222,7 +223,7 @@ def box_faces(root: str | Path, in_chans: int = 1, size: int = 48, detector: str
             continue
         for r in rows:
             if iou[r] >= MIN_IOU:
-                crops[r] = align_faces(rgb, landmarks[r:r + 1], size, in_chans, "fer")[0]
+                crops[r] = align_faces(rgb, landmarks[r:r + 1], size, in_chans, template, margin)[0]
             else:
                 crops[r] = crop_boxes(rgb, data.boxes[r:r + 1], size, in_chans)[0]
                 report.count(f"faces {det.name} missed (IoU < {MIN_IOU}): cropped from the labelled box",

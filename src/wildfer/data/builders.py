@@ -36,8 +36,22 @@ class DataBundle:
     teacher_weights: np.ndarray | None = None
 
 
-def fer_views(ds, split: str, root, labels: str, size: int, in_chans: int, mixed_weight: float = 0.5):
-    """An :class:`ArrayDataset` of one FER2013 split plus its evaluation views.
+def model_framing(m) -> tuple[str, float]:
+    """``(template, margin)`` of a :class:`~wildfer.config.ModelConfig`: its own template, else
+    its pretrained backbone's, else FER2013's (``fer``)."""
+    template = m.template
+    if template is None and m.backbone is not None:
+        from ..models.backbones import BACKBONES
+
+        cfg = BACKBONES.get(m.backbone)
+        template = cfg.template if cfg is not None else None
+    return template or "fer", float(m.margin)
+
+
+def fer_views(ds, split: str, root, labels: str, size: int, in_chans: int, mixed_weight: float = 0.5,
+              framing: tuple[str, float] = ("fer", 0.0)):
+    """An :class:`ArrayDataset` of one FER2013 split plus its evaluation views; ``framing``: the
+    model's ``(template, margin)`` (FER2013's faces are warped there from their own framing).
 
     ``labels``: ``fer2013`` (FER2013 codes), ``ferplus`` (FER+ majority, soft votes), or ``mixed``
     (model in FER+ order; soft target = ``(1-w)`` one-hot FER2013 label + ``w`` FER+ vote share).
@@ -48,7 +62,7 @@ def fer_views(ds, split: str, root, labels: str, size: int, in_chans: int, mixed
     part = ds.split(split)
     views = [EvalView("fer2013", FER2013, part.labels)]
     if labels == "fer2013":
-        return ArrayDataset.from_numpy(part.images, part.labels, FER2013, size, in_chans), views
+        return ArrayDataset.from_numpy(part.images, part.labels, FER2013, size, in_chans, None, None, *framing), views
     if labels not in ("ferplus", "mixed"):
         raise ConfigError(f"data.labels: unknown label source {labels!r} (fer2013 | ferplus | mixed)")
     votes = read_ferplus_votes(root, n_rows=csv_row_count(root))[part.rows]
@@ -62,7 +76,7 @@ def fer_views(ds, split: str, root, labels: str, size: int, in_chans: int, mixed
         has_votes = soft.sum(1, keepdims=True) > 0
         q = np.where(has_votes, (1 - mixed_weight) * onehot + mixed_weight * soft, onehot).astype(np.float32)
         target = hard
-    return ArrayDataset.from_numpy(part.images, target, FERPLUS, size, in_chans, soft=q), views
+    return ArrayDataset.from_numpy(part.images, target, FERPLUS, size, in_chans, q, None, *framing), views
 
 
 def build_data(cfg: TrainConfig) -> DataBundle:
@@ -71,7 +85,8 @@ def build_data(cfg: TrainConfig) -> DataBundle:
         from .extra import join_extra
 
         n_main = len(bundle.train)
-        bundle.train, reports = join_extra(bundle.train, cfg.data.extra, cfg.model.input_size, cfg.model.in_chans, cfg.seed)
+        bundle.train, reports = join_extra(bundle.train, cfg.data.extra, cfg.model.input_size, cfg.model.in_chans, cfg.seed,
+                                           *model_framing(cfg.model))
         bundle.reports += reports
         if any(e.teacher_weight is not None for e in cfg.data.extra):
             w = cfg.data.teacher_weight
@@ -79,20 +94,21 @@ def build_data(cfg: TrainConfig) -> DataBundle:
                                             for e, r in zip(cfg.data.extra, reports)]
             bundle.teacher_weights = np.concatenate(parts).astype(np.float32)
     for root in cfg.data.val_boxes:
-        ds, views, report = boxes_view(root, cfg.model.input_size, cfg.model.in_chans)
+        ds, views, report = boxes_view(root, cfg.model.input_size, cfg.model.in_chans, model_framing(cfg.model))
         bundle.more_val.append((ds, views))
         bundle.reports.append(report)
     return bundle
 
 
-def boxes_view(root: str, size: int, in_chans: int) -> tuple[object, list[EvalView], ReadReport]:
+def boxes_view(root: str, size: int, in_chans: int,
+               framing: tuple[str, float] = ("fer", 0.0)) -> tuple[object, list[EvalView], ReadReport]:
     """A labelled-boxes folder as a validation set scored **end to end** as ``wildfer evaluate
     --dataset boxes`` scores it: faces cropped as predict sees them (predict's photo detector and
     alignment), a face the detector missed counted wrong. The view is named after the folder.
     Returns ``(dataset, [view], read report)``."""
     from .boxes import box_faces
 
-    ds, report, found = box_faces(root, in_chans, size, progress=False)
+    ds, report, found = box_faces(root, in_chans, size, progress=False, template=framing[0], margin=framing[1])
     return ds, [EvalView(Path(root).name, ds.label_set, ds.targets, missed=~found)], report
 
 
@@ -102,8 +118,9 @@ def _main_data(cfg: TrainConfig) -> DataBundle:
         from .fer2013 import read_fer2013
 
         full = read_fer2013(d.root)
-        train, _ = fer_views(full, d.train_split, d.root, d.labels, m.input_size, m.in_chans, d.mixed_weight)
-        val, views = fer_views(full, d.val_split, d.root, d.labels, m.input_size, m.in_chans, d.mixed_weight)
+        framing = model_framing(m)
+        train, _ = fer_views(full, d.train_split, d.root, d.labels, m.input_size, m.in_chans, d.mixed_weight, framing)
+        val, views = fer_views(full, d.val_split, d.root, d.labels, m.input_size, m.in_chans, d.mixed_weight, framing)
         if d.labels == "ferplus":  # FER+ practice: train only on rows with a majority label
             train = train.subset(np.flatnonzero(train.targets >= 0))
         return DataBundle(train, val, train.label_set, views, [full.report, fer_duplicates_report(full, d)])
@@ -192,7 +209,8 @@ def _muxspace(cfg: TrainConfig) -> DataBundle:
 
 def _grouped(cfg: TrainConfig, reader) -> DataBundle:
     d, m = cfg.data, cfg.model
-    ds, rep = reader(d.root, in_chans=m.in_chans, size=m.input_size)
+    template, margin = model_framing(m)
+    ds, rep = reader(d.root, in_chans=m.in_chans, size=m.input_size, template=template, margin=margin)
     train, val = _group_split(ds, d.val_fraction, cfg.seed)
     views = [] if val is None else [EvalView(ds.label_set.key, ds.label_set, val.targets)]
     return DataBundle(train, val, ds.label_set, views, [rep])

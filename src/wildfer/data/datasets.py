@@ -66,7 +66,10 @@ class ArrayDataset:
     groups: np.ndarray | None = None
 
     @classmethod
-    def from_numpy(cls, images: np.ndarray, targets, label_set, size: int, in_chans: int, soft=None, groups=None):
+    def from_numpy(cls, images: np.ndarray, targets, label_set, size: int, in_chans: int, soft=None, groups=None,
+                   template: str = "fer", margin: float = 0.0):
+        """``template``/``margin`` other than FER2013's own framing (``fer``, 0) warp the crops
+        there (:func:`wildfer.pipeline.align.reframe`) instead of resizing them."""
         import torch
         import torch.nn.functional as F
 
@@ -74,7 +77,11 @@ class ArrayDataset:
         t = t[:, None] if t.ndim == 3 else t.permute(0, 3, 1, 2)
         if t.shape[1] != in_chans:
             t = t.float().mean(1, keepdim=True) if in_chans == 1 else t.expand(-1, in_chans, -1, -1)
-        if t.shape[-1] != size:
+        if (template, margin) != ("fer", 0.0):
+            from ..pipeline.align import reframe
+
+            t = torch.from_numpy(reframe(t.round().clamp(0, 255).to(torch.uint8).numpy(), size, template, margin))
+        elif t.shape[-1] != size:
             out = []
             for chunk in t.split(4096):  # resize in chunks: memory stays bounded
                 out.append(F.interpolate(chunk.float(), size=(size, size), mode="bilinear", antialias=True, align_corners=False).round().clamp(0, 255).to(torch.uint8))
@@ -111,6 +118,8 @@ class FileDataset:
     groups: np.ndarray | None = None
     frames: np.ndarray | None = None  # (N,) 1-based frame numbers (Aff-Wild2)
     videos: np.ndarray | None = None  # (N,) str annotation name incl. _left/_right (Aff-Wild2)
+    # face crops moved from FER2013's framing to this alignment template and margin (None: resized)
+    framing: tuple[str, float] | None = None
 
     def __len__(self) -> int:
         return len(self.targets)
@@ -122,13 +131,18 @@ class FileDataset:
 
     def load_array(self, idx: Sequence[int]) -> np.ndarray:
         """:meth:`load` as a NumPy uint8 ``(B, C, H, W)`` array (no torch)."""
-        arrs = [load_image(self.paths[i], self.in_chans, self.size) for i in idx]
-        return np.ascontiguousarray(np.stack(arrs).transpose(0, 3, 1, 2))
+        if self.framing is None or tuple(self.framing) == ("fer", 0.0):
+            arrs = [load_image(self.paths[i], self.in_chans, self.size) for i in idx]
+            return np.ascontiguousarray(np.stack(arrs).transpose(0, 3, 1, 2))
+        from ..pipeline.align import reframe
+
+        return np.concatenate([reframe(load_image(self.paths[i], self.in_chans).transpose(2, 0, 1)[None], self.size,
+                                       *self.framing) for i in idx])
 
     def subset(self, idx: np.ndarray) -> "FileDataset":
         pick = lambda a: None if a is None else a[idx]  # noqa: E731
         return FileDataset(self.paths[idx], self.targets[idx], self.label_set, self.size, self.in_chans,
-                           pick(self.soft), pick(self.groups), pick(self.frames), pick(self.videos))
+                           pick(self.soft), pick(self.groups), pick(self.frames), pick(self.videos), self.framing)
 
 
 @dataclass
@@ -143,18 +157,25 @@ class FaceArrays:
     groups: np.ndarray | None = None
 
     @classmethod
-    def from_numpy(cls, images: np.ndarray, targets, label_set, size: int, in_chans: int, groups=None) -> "FaceArrays":
+    def from_numpy(cls, images: np.ndarray, targets, label_set, size: int, in_chans: int, groups=None,
+                   template: str = "fer", margin: float = 0.0) -> "FaceArrays":
         """``images`` uint8 ``(N, H, W)`` or ``(N, H, W, C)`` resized to ``size`` and turned into
         ``in_chans`` channels as :meth:`ArrayDataset.from_numpy` does: grey from RGB is the channel
         mean, RGB from grey replicated; resizing is bilinear on float pixels with half-pixel
         centres, rounded (what torch's ``interpolate`` gives when enlarging, which is how 48 px
-        FER2013 faces reach every model here; shrinking averages pixel areas)."""
+        FER2013 faces reach every model here; shrinking averages pixel areas). A ``template`` /
+        ``margin`` other than FER2013's framing warps the faces there, as training does."""
         import cv2
 
         x = np.asarray(images)
         x = x[..., None] if x.ndim == 3 else x
         if x.shape[-1] != in_chans:
             x = x.astype(np.float32).mean(-1, keepdims=True) if in_chans == 1 else np.repeat(x, in_chans, -1)
+        if (template, margin) != ("fer", 0.0):
+            from ..pipeline.align import reframe
+
+            x = np.clip(np.round(x), 0, 255).astype(np.uint8).transpose(0, 3, 1, 2)
+            return cls(reframe(x, size, template, margin), np.asarray(targets, np.int64), label_set, groups=groups)
         if x.shape[1] != size or x.shape[2] != size:
             shrink = x.shape[1] > size
             out = np.empty((len(x), size, size, x.shape[-1]), np.uint8)

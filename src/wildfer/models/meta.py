@@ -51,6 +51,10 @@ class WeightsMeta:
     # the training sets and their licences (wildfer.data.lineage): [{"dataset", "licence", "root"}]
     datasets: list = field(default_factory=list)
     format: int = FORMAT_VERSION
+    # How its input crops are aligned (wildfer.pipeline.align): the template the 5 landmarks are
+    # moved onto and the margin around it; predict, evaluate and the readers crop faces this way.
+    template: str = "fer"
+    margin: float = 0.0
 
     @property
     def label_set(self) -> LabelSet:
@@ -58,16 +62,24 @@ class WeightsMeta:
 
 
 def is_onnx(path_or_name: str | Path) -> bool:
-    """Whether a shipped name or path names an ONNX file (by its suffix; the file need not exist)."""
-    return SHIPPED.get(str(path_or_name), Path(path_or_name)).suffix == ".onnx"
+    """Whether a shipped name, a peer's name (:mod:`.peers`) or a path names an ONNX file (by its
+    suffix; the file need not exist)."""
+    from .peers import peers
+
+    return str(path_or_name) in peers() or SHIPPED.get(str(path_or_name), Path(path_or_name)).suffix == ".onnx"
 
 
 RUN_BEST = "best.safetensors"  # what a training run folder given as a model stands for
 
 
 def resolve(path_or_name: str | Path) -> Path:
-    """A shipped name (``default``, ``default-int8``), a path to a model file, or a training run
-    folder (its ``best.safetensors``)."""
+    """A shipped name (``default``, ``default-int8``), a peer's name (``opencv-zoo-fer``: the user's
+    copy, :mod:`.peers`), a path to a model file, or a training run folder (its ``best.safetensors``)."""
+    from .peers import locate_peer
+
+    peer = locate_peer(str(path_or_name))
+    if peer is not None:
+        return peer
     if str(path_or_name) in SHIPPED:
         p = SHIPPED[str(path_or_name)]
         if not p.is_file():
@@ -126,6 +138,10 @@ def _meta_problem(meta: WeightsMeta) -> str | None:
         return f"std must be > 0, got {meta.std!r}"
     if not isinstance(meta.model_kwargs, dict) or not is_int(meta.seq_len) or meta.seq_len < 1:
         return "model_kwargs must be a mapping and seq_len an integer >= 1"
+    if meta.template not in ("fer", "abaw"):
+        return f"template must be 'fer' or 'abaw', got {meta.template!r}"
+    if not isinstance(meta.margin, (int, float)) or isinstance(meta.margin, bool) or not 0 <= meta.margin < 1:
+        return f"margin must be a number in [0, 1), got {meta.margin!r}"
     if not isinstance(meta.datasets, list) or not all(isinstance(d, dict) for d in meta.datasets):
         return "datasets must be a list of mappings"
     if not isinstance(meta.backbone, dict) or (meta.backbone and not (

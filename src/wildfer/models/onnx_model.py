@@ -25,7 +25,13 @@ INPUT, OUTPUT = "input", "logits"
 def _meta_of(session, path: Path) -> WeightsMeta:
     raw = session.get_modelmeta().custom_metadata_map.get(META_KEY)
     if raw is None:
-        raise CheckpointError(f"{path}: ONNX model without wildfer metadata (export it with `wildfer export`)")
+        from .peers import peer_meta, peer_of, peers
+
+        peer = peer_of(path)
+        if peer is None:
+            raise CheckpointError(f"{path}: ONNX model without wildfer metadata (export it with `wildfer export`; "
+                                  f"third-party files run as they ship: {', '.join(peers())})")
+        return peer_meta(peer)
     return parse_meta(raw, path)
 
 
@@ -49,7 +55,12 @@ class OnnxModel:
     def __init__(self, onnx_path: str | Path, meta: WeightsMeta | None = None, threads: int | None = None):
         self.session = cpu_session(Path(onnx_path), threads)
         self.meta = _meta_of(self.session, Path(onnx_path)) if meta is None else meta
-        self.is_temporal = len(self.session.get_inputs()[0].shape) == 5
+        inp = self.session.get_inputs()[0]
+        self.is_temporal = len(inp.shape) == 5
+        # wildfer's files: input/logits, a dynamic batch; a peer's file has its own names and may
+        # fix the batch at 1 (then rows run one at a time)
+        self.input, self.output = inp.name, self.session.get_outputs()[0].name
+        self.one_at_a_time = inp.shape[0] == 1
 
     @classmethod
     def load(cls, path_or_name: str | Path, threads: int | None = None) -> tuple["OnnxModel", WeightsMeta]:
@@ -73,4 +84,8 @@ class OnnxModel:
 
     def __call__(self, x) -> np.ndarray:
         feed = np.ascontiguousarray(np.asarray(x, dtype=np.float32))
-        return self.session.run([OUTPUT], {INPUT: feed})[0]
+        if self.one_at_a_time and len(feed) != 1:
+            return np.concatenate([self.session.run([self.output], {self.input: feed[i:i + 1]})[0]
+                                   for i in range(len(feed))]) if len(feed) else np.zeros((0, len(self.meta.label_names)),
+                                                                                          np.float32)
+        return self.session.run([self.output], {self.input: feed})[0]

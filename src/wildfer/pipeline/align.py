@@ -1,52 +1,21 @@
 """Face alignment: a similarity transform (rotation, uniform scale, shift) from 5 landmarks onto a
-template, then one ``cv2.warpAffine`` per face.
+template (:mod:`wildfer.templates`: ``fer``, ``abaw``, and the margin around them), then one
+``cv2.warpAffine`` per face.
 
-Templates give the 5 landmark positions as fractions of the crop side (x, y in [0, 1]):
-
-- ``fer``: where faces sit in FER2013's 48x48 crops. Measured, not guessed: the median MTCNN
-  landmarks of 696 FER2013 training images (the first 800 rows; faces found in 696), upscaled to
-  192 px, made left/right symmetric. The shipped classifier is trained on these crops, so crops
-  built this way look like its training data.
-- ``abaw``: the 112x112 ArcFace template that Aff-Wild2's ``cropped_aligned`` frames follow.
+A model's metadata names its template and margin, and its crops are made that way. Datasets of
+face crops without landmarks (FER2013, muxspace, image folders) are taken to show their faces as
+FER2013 does (the ``fer`` template, which was measured on them) and are moved to another template
+by :func:`reframe`.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ..errors import ConfigError
-
-TEMPLATES: dict[str, np.ndarray] = {
-    "fer": np.array([[0.3095, 0.3992], [0.6905, 0.3992], [0.5, 0.6143], [0.3390, 0.8008], [0.6610, 0.8008]],
-                    np.float32),
-    "abaw": np.array([[38.2946, 51.6963], [73.5318, 51.5014], [56.0252, 71.7366], [41.5493, 92.3655],
-                      [70.7299, 92.2041]], np.float32) / 112.0,
-}
-
-
-def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
-    """Least-squares similarity transform (Umeyama 1991) mapping points ``src`` (N, 2) onto ``dst``
-    (N, 2); returns the 2x3 affine matrix ``M`` with ``dst ~ M @ [x, y, 1]``."""
-    src = np.asarray(src, np.float64)
-    dst = np.asarray(dst, np.float64)
-    mu_s, mu_d = src.mean(0), dst.mean(0)
-    s, d = src - mu_s, dst - mu_d
-    cov = d.T @ s / len(src)
-    u, sig, vt = np.linalg.svd(cov)
-    e = np.eye(2)
-    if np.linalg.det(u) * np.linalg.det(vt) < 0:  # no reflections
-        e[1, 1] = -1
-    r = u @ e @ vt
-    var = (s ** 2).sum() / len(src)
-    scale = (sig * np.diag(e)).sum() / var if var > 0 else 1.0
-    m = np.zeros((2, 3))
-    m[:, :2] = scale * r
-    m[:, 2] = mu_d - scale * r @ mu_s
-    return m
-
+from ..templates import TEMPLATES, similarity_transform, template_points  # noqa: F401  (re-exported)
 
 def align_faces(rgb: np.ndarray, landmarks: np.ndarray, size: int, in_chans: int = 3,
-                template: str = "fer") -> np.ndarray:
+                template: str = "fer", margin: float = 0.0) -> np.ndarray:
     """Crop and align every face of one frame.
 
     ``rgb``: uint8 (H, W, 3); ``landmarks``: float (N, 5, 2) pixels. Returns uint8
@@ -56,9 +25,7 @@ def align_faces(rgb: np.ndarray, landmarks: np.ndarray, size: int, in_chans: int
     """
     import cv2
 
-    if template not in TEMPLATES:
-        raise ConfigError(f"unknown alignment template {template!r}; known: {', '.join(TEMPLATES)}")
-    dst = TEMPLATES[template] * size
+    dst = template_points(template, size, margin)
     src_img = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY) if in_chans == 1 else rgb
     out = np.empty((len(landmarks), in_chans, size, size), np.uint8)
     for i, lm in enumerate(landmarks):
@@ -80,6 +47,20 @@ def crop_boxes(rgb: np.ndarray, boxes: np.ndarray, size: int, in_chans: int = 3,
         cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
         m = np.array([[s, 0, size / 2 - s * cx], [0, s, size / 2 - s * cy]])
         out[i] = _warp(src_img, m, size)
+    return out
+
+
+def reframe(images: np.ndarray, size: int, template: str, margin: float = 0.0, source: str = "fer") -> np.ndarray:
+    """Face crops uint8 ``(N, C, H, W)`` whose faces sit at the ``source`` template, warped into
+    ``size`` crops at ``template`` with ``margin`` (the same similarity transform for every crop);
+    returns uint8 ``(N, C, size, size)``. Edges are replicated, as in :func:`align_faces`."""
+    images = np.asarray(images)
+    n, c, h, w = images.shape
+    src = TEMPLATES[source] * np.array([w, h], np.float32)
+    m = similarity_transform(src, template_points(template, size, margin))
+    out = np.empty((n, c, size, size), np.uint8)
+    for i in range(n):
+        out[i] = _warp(images[i].transpose(1, 2, 0).squeeze(-1) if c == 1 else images[i].transpose(1, 2, 0), m, size)
     return out
 
 

@@ -99,6 +99,15 @@ class Classifier:
         return self.meta.in_chans
 
     @property
+    def template(self) -> str:
+        """The alignment template its crops follow (:mod:`wildfer.pipeline.align`)."""
+        return self.meta.template
+
+    @property
+    def margin(self) -> float:
+        return self.meta.margin
+
+    @property
     def class_names(self) -> list[str]:
         return list(self.meta.label_names)
 

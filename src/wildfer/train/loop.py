@@ -38,19 +38,21 @@ import torch
 from tqdm.auto import tqdm
 
 from ..config import TrainConfig, save_config, to_dict
-from ..data.builders import DataBundle, build_data
+from ..data.builders import DataBundle, build_data, model_framing
+from ..data.extra import in_memory
 from ..data.lineage import training_data
 from ..errors import CheckpointError, ConfigError
 from ..eval.metrics import classification_metrics
 from ..eval.predict import predictions_in
 from ..eval.sequence import predict_any
-from ..models.backbones import PretrainedBackbone, lineage
+from ..models.backbones import PretrainedBackbone, lineage, seed_head
 from ..models.preprocess import DEFAULT_MEAN, DEFAULT_STD
 from ..models.registry import create_model, model_builder
 from ..models.weights import WeightsMeta, atomic_save, load_state, read_checkpoint, save_checkpoint
 from ..plugins import load_plugins
 from ..runinfo import run_environment
 from .batches import FrameBatches, flat_targets, make_batches
+from .cached import frozen_stages
 from .init import init_weights
 from .distributed import Ranks, check_batch, joined, wrap_model
 from .losses import class_weights, loss_norm, loss_sum
@@ -72,6 +74,7 @@ def _meta(cfg: TrainConfig, bundle: DataBundle, metrics: dict, model=None) -> We
         train_groups=sorted(set(bundle.train.groups.tolist())) if getattr(bundle.train, "groups", None) is not None else [],
         backbone=lineage(body) if body is not None else {},
         datasets=training_data(to_dict(cfg)),
+        template=model_framing(cfg.model)[0], margin=model_framing(cfg.model)[1],
     )
 
 
@@ -116,10 +119,10 @@ def prepare(cfg: TrainConfig, quiet: bool = False, bundle: DataBundle | None = N
     bundle = bundle if bundle is not None else build_data(cfg)
     train, weights = bundle.train, bundle.teacher_weights
     cap = min(len(train), cfg.data.max_samples or len(train))
-    if dry_run and cfg.data.teacher:
+    if dry_run and (cfg.data.teacher or cfg.data.cache_views):
         # One batch is trained: a teacher need not label the 50k images of a full set for it (3
-        # minutes on 2 cores for the shipped ensemble). 8 batches' worth, so that every process
-        # of a multi-process dry run still gets its batch.
+        # minutes on 2 cores for the shipped ensemble), nor a frozen front run over them. 8
+        # batches' worth, so that every process of a multi-process dry run still gets its batch.
         cap = min(cap, 8 * cfg.batch_size)
     if cap < len(train):
         keep = np.sort(np.random.default_rng(cfg.seed).choice(len(train), cap, replace=False))
@@ -136,11 +139,26 @@ def prepare(cfg: TrainConfig, quiet: bool = False, bundle: DataBundle | None = N
                          **_backbone_args(cfg))
     if cfg.model.init:
         msg = init_weights(model, cfg.model.init, bundle.label_set)
-        if not quiet:
-            print(msg)
+    else:  # a pretrained backbone with a classifier of its own starts the head from it
+        msg = seed_head(model, bundle.label_set.names)
+    if msg and not quiet:
+        print(msg)
     model = model.to(memory_format=torch.channels_last)
     if getattr(model, "is_temporal", False) and cfg.model.seq_len <= 1:
         cfg = replace(cfg, model=replace(cfg.model, seq_len=int(model.seq_len)))
+    k = frozen_stages(cfg, model)
+    if k:
+        model.backbone.freeze(k)
+    if cfg.data.cache_views:
+        if not k:
+            raise ConfigError("data.cache_views caches a frozen front: set model.freeze_blocks (or optim.frozen_body)")
+        from .cached import CachedBatches, build_cache
+
+        train = in_memory(train)
+        batcher = CachedBatches(train, build_cache(model, k, train, cfg, quiet), cfg.batch_size, cfg.seed,
+                                cfg.data.resample, cfg.data.resample_target)
+        batcher.k = k
+        return cfg, bundle, train, model, batcher
     batcher = make_batches(train, cfg, model)
     if not quiet and getattr(batcher, "report", None) is not None:
         print(batcher.report.summary())
@@ -251,7 +269,14 @@ def _fit(cfg: TrainConfig, ranks: Ranks, resume: Resume, dry_run: bool, quiet: b
     # On several machines, a node that cannot see rank 0's run folder would start afresh.
     ranks.check_same((plan.resume, start_epoch, start_it), f"where to resume {run} (out_dir must be on a file "
                      "system every machine shares)")
-    trained = wrap_model(model, ranks, cfg.sync_bn)  # `model` stays the unwrapped one: checkpoints, validation
+    if hasattr(batcher, "k"):  # cached front outputs: what trains is the rest of the model
+        if ranks.is_distributed:
+            raise ConfigError("data.cache_views trains in one process (each would build the cache): unset it for DDP")
+        from .cached import TailFrom
+
+        trained = TailFrom(model, batcher.k)
+    else:
+        trained = wrap_model(model, ranks, cfg.sync_bn)  # `model` stays the unwrapped one: checkpoints, validation
     steps = StepLog(run if ranks.is_main else None, cfg.tensorboard, start_epoch * iters + start_it, ranks.all_sum_each)
 
     def checkpoint(epoch: int, it: int) -> None:

@@ -24,7 +24,8 @@ def build_optimizer(model: nn.Module, cfg: OptimConfig) -> torch.optim.Optimizer
         raise ConfigError(f"optim.name: unknown optimiser {cfg.name!r} ({' | '.join(OPTIMIZERS)})")
     head = getattr(model, "head", None)
     head_ids = {id(p) for p in head.parameters()} if head is not None else set()
-    body = [p for p in model.parameters() if id(p) not in head_ids]
+    # frozen parameters (model.freeze_blocks) are not optimised
+    body = [p for p in model.parameters() if id(p) not in head_ids and p.requires_grad]
     if cfg.frozen_body:
         for p in body:
             p.requires_grad_(False)
