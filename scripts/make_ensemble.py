@@ -3,8 +3,10 @@ members' probabilities averaged, with ``--flip`` each member also on the mirrore
 
     python scripts/make_ensemble.py runs/a/best.safetensors runs/b/best.safetensors --flip --out runs/ens.safetensors
 
-The members must share the input (size, colour mode, mean/std) and the label set, and have no
-pretrained backbone (their own architectures are rebuilt from their metadata). The result is a
+The members must share the label set; their own architectures (pretrained backbones included)
+are rebuilt from their metadata. Members with different inputs (a 48 px grey ``fer`` member
+beside a 112 px RGB ``abaw`` one) make an ensemble whose input is the widest member's crop, from
+which each other member's crop is derived inside the graph (``wildfer.models.reframe``). The result is a
 normal checkpoint: ``wildfer evaluate --model``, ``predict --model``, ``scripts/ship_default.py``
 (float16 + int8 copy) all take it. Its metadata keeps each member's checkpoint path, sha256,
 training config and validation metrics (``config.members``), and the union of their training
@@ -24,6 +26,12 @@ def sha256(path: Path) -> str:
     return hashlib.sha256(Path(path).read_bytes()).hexdigest()
 
 
+def input_of(meta) -> dict:
+    """A checkpoint's input: the crop (size, colour, template, margin) and its normalisation."""
+    return {"size": meta.input_size, "in_chans": meta.in_chans, "template": meta.template, "margin": meta.margin,
+            "mean": [float(v) for v in meta.mean], "std": [float(v) for v in meta.std]}
+
+
 def make_ensemble(members: list[str], out: Path, flip: bool = False, lineage: dict[str, str] | None = None) -> Path:
     """``lineage``: ``{root: "NAME: LICENCE"}`` for training folders whose members' recipes did not
     state it (``data.extra[].lineage``)."""
@@ -31,26 +39,42 @@ def make_ensemble(members: list[str], out: Path, flip: bool = False, lineage: di
     from wildfer.models.registry import create_model
     from wildfer.models.weights import WeightsMeta, load_model, resolve, save_checkpoint
 
+    from wildfer.models.reframe import Reframe
+
     loaded = [load_model(m) for m in members]
     first = loaded[0][1]
     for m, (_, meta) in zip(members, loaded):
-        same = (meta.input_size, meta.in_chans, meta.mean, meta.std, meta.label_names) == (
-            first.input_size, first.in_chans, first.mean, first.std, first.label_names)
-        if not same:
-            raise WildferError(f"{m}: its input or classes differ from {members[0]}'s; an ensemble needs one of each")
-        if meta.backbone:
-            raise WildferError(f"{m}: a member with a pretrained backbone is not supported")
+        if meta.label_names != first.label_names:
+            raise WildferError(f"{m}: its classes differ from {members[0]}'s; an ensemble needs one label set")
         if meta.seq_len != 1:
             raise WildferError(f"{m}: a temporal model cannot be a member")
-    specs = [{"model": meta.model, "kwargs": dict(meta.model_kwargs)} for _, meta in loaded]
-    model = create_model("ensemble", num_classes=len(first.label_names), in_chans=first.in_chans,
-                         input_size=first.input_size, members=specs, flip=flip)
+        if meta.model == "ensemble":
+            raise WildferError(f"{m}: an ensemble cannot be a member (name its members instead)")
+    inputs = [input_of(meta) for _, meta in loaded]
+    if all(i == inputs[0] for i in inputs):  # one input: members take it as it is
+        base, feeds = inputs[0], [None] * len(loaded)
+    else:  # the widest crop, as [0, 1] pixels; each other member's crop is made from it
+        widest = max(inputs, key=lambda i: (i["size"], i["in_chans"]))
+        c = max(i["in_chans"] for i in inputs)
+        base = {**widest, "in_chans": c, "mean": [0.0] * c, "std": [1.0] * c}
+        feeds = [None if i == base else i for i in inputs]
+    specs = []
+    for (_, meta), feed in zip(loaded, feeds):
+        spec = {"model": meta.model, "kwargs": dict(meta.model_kwargs)}
+        if meta.backbone:
+            spec.update(backbone=meta.backbone["name"], backbone_graph=meta.backbone["graph"])
+        if feed is not None:
+            spec["input"] = feed
+        specs.append(spec)
+    kwargs = {"members": specs, "flip": flip, "template": base["template"], "margin": base["margin"]}
+    model = create_model("ensemble", num_classes=len(first.label_names), in_chans=base["in_chans"],
+                         input_size=base["size"], **kwargs)
     for member, (net, _) in zip(model.members, loaded):
-        member.load_state_dict(net.state_dict())
+        (member.member if isinstance(member, Reframe) else member).load_state_dict(net.state_dict())
     meta = WeightsMeta(
-        model="ensemble", labels=first.labels, label_names=list(first.label_names), input_size=first.input_size,
-        in_chans=first.in_chans, mean=list(first.mean), std=list(first.std),
-        model_kwargs={"members": specs, "flip": flip},
+        model="ensemble", labels=first.labels, label_names=list(first.label_names), input_size=base["size"],
+        in_chans=base["in_chans"], mean=list(base["mean"]), std=list(base["std"]), model_kwargs=kwargs,
+        template=base["template"], margin=base["margin"],
         config={"members": [{"checkpoint": str(m), "sha256": sha256(resolve(m)), "config": meta.config,
                              "metrics": meta.metrics} for m, (_, meta) in zip(members, loaded)], "flip": flip},
         train_groups=sorted({g for _, meta in loaded for g in meta.train_groups}),

@@ -16,9 +16,20 @@ MUXSPACE = {"dataset": "muxspace/facial_expressions (github.com/muxspace/facial_
 
 
 def training_data(config: dict) -> list[dict]:
-    """``[{"dataset", "licence", "root"}, ...]`` for the main training set and every ``data.extra``."""
+    """``[{"dataset", "licence", "root"}, ...]`` for the main training set and every ``data.extra``,
+    after the data a pretrained backbone's weights were learnt from, where the registry names it
+    (``opencv-zoo-fer``: RAF-DB)."""
     data = config.get("data", {}) if isinstance(config, dict) else {}
     out: list[dict] = []
+    backbone = (config.get("model") or {}).get("backbone") if isinstance(config, dict) else None
+    if backbone:
+        from ..models.pretrained import BACKBONES
+
+        cfg = BACKBONES.get(backbone)
+        if cfg is not None and cfg.lineage_data:
+            name, _, licence = cfg.lineage_data.partition(":")
+            out.append({"dataset": f"{name.strip()}, through the pretrained {cfg.name} ({cfg.upstream})",
+                        "licence": licence.strip(), "root": cfg.package})
     kind = data.get("dataset")
     if kind == "fer2013":
         out.append({**FER2013, "root": data.get("root")})

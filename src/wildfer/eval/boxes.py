@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.boxes import MIN_IOU, photos_rows, match_faces, read_boxes
+from ..data.boxes import MIN_IOU, cached_matches, photos_rows, match_faces, read_boxes
 from ..data.datasets import load_image
 from ..detectors import create_photo_detector
 from ..pipeline.align import align_faces, crop_boxes
@@ -51,7 +51,10 @@ def evaluate_boxes(root: str | Path, out: str | Path, model: str = "default", ba
     clf = Classifier(model, backend)
     det = create_photo_detector(detector)
     k = len(clf.class_names)
-    matched_iou, landmarks = match_faces(data, det, detections, progress)
+    if detections is None:  # the detector's faces of these photos, cached as the boxes reader caches them
+        matched_iou, landmarks, _ = cached_matches(data, det, True, progress)
+    else:
+        matched_iou, landmarks = match_faces(data, det, detections, progress)
     unreadable = int((matched_iou < 0).sum())  # counted below; these faces score as missed
     e2e = np.zeros((len(data), k), np.float32)
     box_probs = np.zeros((len(data), k), np.float32)

@@ -3,10 +3,14 @@
 ``forward(x)`` returns ``log(mean_i softmax(member_i(x)))`` (with ``flip``: the mean also runs over
 each member's view of the mirrored face), so a softmax of the output is the averaged probability
 and everything downstream (predict, evaluate, ONNX export and its int8 copy) treats the ensemble as
-one model with one set of logits. Members share the input (size, colour mode, normalisation) and
-the label set; each keeps its own architecture, rebuilt from ``members``: a list of
-``{"model": name, "kwargs": {...}}`` as their checkpoints' metadata give them. An ensemble is not
-trained: ``scripts/make_ensemble.py`` assembles one from checkpoints.
+one model with one set of logits. Members share the label set; each keeps its own architecture,
+rebuilt from ``members``: a list of ``{"model": name, "kwargs": {...}}`` as their checkpoints'
+metadata give them, plus ``"backbone"`` and ``"backbone_graph"`` for a member built on a
+pretrained backbone. A member whose input differs from the ensemble's (size, colour, template,
+margin or normalisation) names it, ``"input": {"size", "in_chans", "template", "margin", "mean",
+"std"}``, and gets its crop from the ensemble's inside the graph (:class:`~.reframe.Reframe`); the
+ensemble's input is then [0, 1] pixels. An ensemble is not trained: ``scripts/make_ensemble.py``
+assembles one from checkpoints.
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ import torch
 from torch import nn
 
 from ..errors import ConfigError
+from .reframe import Reframe
 from .registry import create_model, register_model
 
 
@@ -36,15 +41,22 @@ class EnsembleClassifier(nn.Module):
 
 @register_model("ensemble")
 def ensemble(num_classes: int, in_chans: int = 1, input_size: int = 48, members: list | tuple = (), flip: bool = False,
-             drop_rate: float = 0.0) -> EnsembleClassifier:
-    """``members``: ``[{"model": "resnet18", "kwargs": {...}}, ...]``; ``flip``: average each
-    member's prediction with its prediction on the mirrored face."""
+             drop_rate: float = 0.0, template: str = "fer", margin: float = 0.0) -> EnsembleClassifier:
+    """``members``: ``[{"model": "resnet18", "kwargs": {...}}, ...]`` (module docstring); ``flip``:
+    average each member's prediction with its prediction on the mirrored face; ``template`` /
+    ``margin``: how the ensemble's input crop is aligned (a member with its own ``input`` is fed
+    from it)."""
+    src = {"size": input_size, "in_chans": in_chans, "template": template, "margin": margin}
     built = []
     for i, spec in enumerate(members):
         if not isinstance(spec, dict) or not isinstance(spec.get("model"), str):
             raise ConfigError(f"model 'ensemble': member {i} must be a mapping with a model name, got {spec!r}")
         if spec["model"] == "ensemble":
             raise ConfigError("model 'ensemble': a member cannot itself be an ensemble")
-        built.append(create_model(spec["model"], num_classes=num_classes, in_chans=in_chans, input_size=input_size,
-                                  **dict(spec.get("kwargs") or {})))
+        inp = spec.get("input")
+        size, chans = (int(inp["size"]), int(inp["in_chans"])) if inp else (input_size, in_chans)
+        bb = {"backbone": spec["backbone"], "backbone_graph": spec.get("backbone_graph")} if spec.get("backbone") else {}
+        net = create_model(spec["model"], num_classes=num_classes, in_chans=chans, input_size=size,
+                           **dict(spec.get("kwargs") or {}), **bb)
+        built.append(Reframe(net, src, inp) if inp else net)
     return EnsembleClassifier(built, bool(flip))

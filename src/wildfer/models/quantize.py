@@ -8,9 +8,11 @@ graph contract and the embedded metadata of :mod:`wildfer.models.onnx_export`, s
 ``predict --backend onnx --model m.int8.onnx`` and ``evaluate --model m.int8.onnx`` take it as is.
 
 Calibration faces (``calibration_faces``): the first ``n`` images of a FER2013 folder's Training
-split (a folder holding ``fer2013.csv[.gz]``) or of an image folder (any depth), resized to the
-model's input size and colour mode, as uint8 ``(N, C, S, S)``. They should look like the faces
-the model will see: aligned crops, not whole photos.
+split (a folder holding ``fer2013.csv[.gz]``), the first ``n`` faces of a labelled-boxes folder
+(``labels.csv`` + ``images/``, e.g. expw_train: cropped as predict crops them), or the first ``n``
+images of an image folder (any depth), at the model's input size, colour mode and alignment
+template, as uint8 ``(N, C, S, S)``. They should look like the faces the model will see: aligned
+crops, not whole photos.
 """
 
 from __future__ import annotations
@@ -32,7 +34,8 @@ _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".
 
 
 def calibration_faces(source: str | Path, meta: WeightsMeta, n: int = 512) -> np.ndarray:
-    """Up to ``n`` uint8 faces ``(N, C, S, S)`` at ``meta``'s size/channels (see module docstring)."""
+    """Up to ``n`` uint8 faces ``(N, C, S, S)`` at ``meta``'s size/channels, aligned at its
+    template and margin (see module docstring)."""
     from ..data.datasets import ArrayDataset, load_image
 
     src = Path(source)
@@ -41,11 +44,21 @@ def calibration_faces(source: str | Path, meta: WeightsMeta, n: int = 512) -> np
         from ..data.fer2013 import read_fer2013
 
         part = read_fer2013(src).split("Training")
-        ds = ArrayDataset.from_numpy(part.images[:n], part.labels[:n], meta.label_set, s, c)
+        ds = ArrayDataset.from_numpy(part.images[:n], part.labels[:n], meta.label_set, s, c, None, None,
+                                     meta.template, meta.margin)
         faces = ds.images.numpy()
+    elif (src / "labels.csv").is_file() and (src / "images").is_dir():  # labelled boxes: as predict crops them
+        from ..data.boxes import box_faces
+
+        ds, _, _ = box_faces(src, c, s, progress=False, template=meta.template, margin=meta.margin)
+        faces = ds.images[:n].numpy()
     elif src.is_dir():
+        from ..pipeline.align import reframe
+
         files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)[:n]
         faces = np.stack([load_image(p, c, s).transpose(2, 0, 1) for p in files]) if files else np.zeros((0,))
+        if len(faces) and (meta.template, meta.margin) != ("fer", 0.0):  # face crops framed as FER2013's
+            faces = reframe(faces, s, meta.template, meta.margin)
     else:
         raise DataError(f"{src}: calibration source not found (a FER2013 folder or a folder of face images)")
     if len(faces) == 0:
@@ -60,6 +73,8 @@ def describe_calibration(source: str | Path, n_faces: int) -> str:
     csv = next((f for f in ("fer2013.csv", "fer2013.csv.gz") if (src / f).is_file()), None)
     if csv:
         return f"FER2013 Training split ({src.name}/{csv}), first {n_faces} faces"
+    if (src / "labels.csv").is_file() and (src / "images").is_dir():
+        return f"labelled boxes {src.name!r}, first {n_faces} faces as predict crops them"
     return f"image folder {src.name!r}, first {n_faces} images in sorted order"
 
 

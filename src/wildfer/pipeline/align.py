@@ -50,13 +50,15 @@ def crop_boxes(rgb: np.ndarray, boxes: np.ndarray, size: int, in_chans: int = 3,
     return out
 
 
-def reframe(images: np.ndarray, size: int, template: str, margin: float = 0.0, source: str = "fer") -> np.ndarray:
-    """Face crops uint8 ``(N, C, H, W)`` whose faces sit at the ``source`` template, warped into
-    ``size`` crops at ``template`` with ``margin`` (the same similarity transform for every crop);
-    returns uint8 ``(N, C, size, size)``. Edges are replicated, as in :func:`align_faces`."""
+def reframe(images: np.ndarray, size: int, template: str, margin: float = 0.0, source: str = "fer",
+            source_margin: float = 0.0) -> np.ndarray:
+    """Face crops uint8 ``(N, C, H, W)`` whose faces sit at the ``source`` template (with
+    ``source_margin``), warped into ``size`` crops at ``template`` with ``margin`` (the same
+    similarity transform for every crop); returns uint8 ``(N, C, size, size)``. Edges are
+    replicated, as in :func:`align_faces`."""
     images = np.asarray(images)
     n, c, h, w = images.shape
-    src = TEMPLATES[source] * np.array([w, h], np.float32)
+    src = template_points(source, 1, source_margin) * np.array([w, h], np.float32)
     m = similarity_transform(src, template_points(template, size, margin))
     out = np.empty((n, c, size, size), np.uint8)
     for i in range(n):

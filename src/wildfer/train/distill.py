@@ -15,7 +15,10 @@ costs about one student epoch instead of a teacher forward pass every step. This
 session-4 default, a quarter-width ResNet-18 without the stem max-pool, fast enough for 2,000
 faces/s, learnt from the full-width one (``recipes/fer_student_hires.yaml``), and how ``fast``
 learns from the pretrained-backbone ``default`` (``recipes/fast_student.yaml``). A teacher with
-another input size or colour mode labels the student's images resized to its own.
+another input size or colour mode labels the student's images resized to its own; one with another
+alignment template (a 112 px ``abaw`` teacher for a 48 px ``fer`` student) labels them warped
+from the student's template to its own (:func:`wildfer.pipeline.align.reframe`; the teacher's
+wider field beyond the student's crop is filled by edge replication).
 """
 
 from __future__ import annotations
@@ -30,10 +33,10 @@ from ..labels import LabelSet
 
 
 def teacher_probs(source: str, ds, label_set: LabelSet, input_size: int, in_chans: int,
-                  batch_size: int = 256, device=None) -> np.ndarray:
-    """Teacher probabilities ``(N, K)`` on ``ds`` (uint8 images of the student's size and colour
-    mode), mean of the image and its mirror, in ``label_set`` order. ``device``: where the
-    teacher runs (None: the CPU)."""
+                  batch_size: int = 256, device=None, framing: tuple[str, float] = ("fer", 0.0)) -> np.ndarray:
+    """Teacher probabilities ``(N, K)`` on ``ds`` (uint8 images of the student's size, colour
+    mode and ``framing``: its template and margin), mean of the image and its mirror, in
+    ``label_set`` order. ``device``: where the teacher runs (None: the CPU)."""
     from ..eval.predict import predict_dataset
     from ..models.weights import load_model
 
@@ -43,7 +46,9 @@ def teacher_probs(source: str, ds, label_set: LabelSet, input_size: int, in_chan
                           f"set's {list(label_set.names)} in that order")
     if getattr(model, "is_temporal", False):
         raise ConfigError(f"data.teacher {source}: a temporal model cannot label single frames")
-    if (meta.input_size, meta.in_chans) != (input_size, in_chans):
+    if (meta.template, meta.margin) != tuple(framing):
+        ds = _Reframed(ds, meta.input_size, meta.in_chans, framing, (meta.template, meta.margin))
+    elif (meta.input_size, meta.in_chans) != (input_size, in_chans):
         # A larger teacher (a pretrained backbone at 112 px) labels the student's images resized
         # to its own input: the same faces, as its own training resized them.
         ds = _Resized(ds, meta.input_size, meta.in_chans)
@@ -102,6 +107,24 @@ class _Resized:
             x = x.mean(1, keepdim=True) if self.in_chans == 1 else x.expand(-1, self.in_chans, -1, -1)
         x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
         return x.round().clamp(0, 255).to(torch.uint8)
+
+
+class _Reframed(_Resized):
+    """``ds`` warped from the student's ``(template, margin)`` to the teacher's, at the teacher's
+    size and colour mode."""
+
+    def __init__(self, ds, size: int, in_chans: int, source: tuple[str, float], target: tuple[str, float]):
+        super().__init__(ds, size, in_chans)
+        self.source, self.target = source, target
+
+    def load(self, idx):
+        from ..pipeline.align import reframe
+
+        x = self.ds.load(idx)
+        if x.shape[1] != self.in_chans:
+            x = x.float().mean(1, keepdim=True).round().to(torch.uint8) if self.in_chans == 1 else x.expand(-1, 3, -1, -1)
+        out = reframe(x.numpy(), self.size, self.target[0], self.target[1], self.source[0], self.source[1])
+        return torch.from_numpy(out)
 
 
 class _Mirrored:
