@@ -82,6 +82,9 @@ class DataConfig:
     max_samples: int | None = _at_least(1, None)  # cap the training set (quick runs)
     resample: bool = False  # under/over-sample classes towards equal counts (seed 000)
     resample_target: int | None = None  # per-class target count when resampling (None: median)
+    # how far resampling goes: class c's count becomes target^p * n_c^(1-p) (1: equal counts, as
+    # seed 000; 0.5: the geometric mean of the two, a partial rebalancing)
+    resample_power: float = 1.0
     workers: int = _at_least(0, 0)  # DataLoader processes that load training batches (0: in the training process)
     # checkpoint (path or shipped name) whose probabilities join the soft targets; a list: an
     # ensemble (the mean of its members' probabilities)
@@ -97,6 +100,9 @@ class DataConfig:
     # and each epoch trains the rest on one view per face (train/cached.py)
     cache_views: int = _at_least(0, 0)
     cache_dir: str | None = None  # where those outputs are kept (None: ~/.cache/wildfer/features)
+    # the stage the outputs are cached at (None: model.freeze_blocks); an earlier one lets runs that
+    # freeze more blocks share one cache (the blocks between run frozen every step)
+    cache_stage: int | None = _at_least(0, None)
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,9 @@ class ZooFerBackbone(PretrainedBackbone):
     def tail(self, x: torch.Tensor, k: int) -> torch.Tensor:
         return self.net.tail(x, k)
 
+    def between(self, x: torch.Tensor, a: int, b: int) -> torch.Tensor:
+        return self.net.between(x, a, b)
+
 
 def create_backbone(name: str, root: str | Path | None = None, graph: dict | None = None) -> PretrainedBackbone:
     """The backbone ``name``: with its pretrained weights read from the package (``root`` or

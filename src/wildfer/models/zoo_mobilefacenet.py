@@ -101,9 +101,15 @@ class ZooMobileFaceNet(nn.Module):
 
     def tail(self, x: torch.Tensor, k: int) -> torch.Tensor:
         """What follows :meth:`front` ``(x, k)``, up to the embedding ``(B, 512)``."""
-        if k >= self.num_stages:
+        return self.between(x, k, self.num_stages)
+
+    def between(self, x: torch.Tensor, a: int, b: int) -> torch.Tensor:
+        """Stages ``a`` to ``b`` (exclusive; ``b = num_stages``: through the embedding layers) on
+        the output of :meth:`front` ``(., a)``."""
+        if a >= self.num_stages:
             return x
-        return self.linear1(self.linear7(self.conv2(self.blocks[k:](x)))).flatten(1)
+        x = self.blocks[a:b](x)
+        return self.linear1(self.linear7(self.conv2(x))).flatten(1) if b >= self.num_stages else x
 
     def front_modules(self, k: int) -> list[nn.Module]:
         """The modules :meth:`front` ``(., k)`` runs (whose parameters a frozen front holds)."""

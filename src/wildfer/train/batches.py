@@ -29,12 +29,13 @@ class FrameBatches:
     """Shuffled (optionally class-resampled, seed 000) single-frame batches."""
 
     def __init__(self, ds, batch_size: int, seed: int, resample: bool = False, resample_target: int | None = None,
-                 workers: int = 0):
+                 workers: int = 0, resample_power: float = 1.0):
         self.ds, self.batch_size, self.seed, self.workers = ds, batch_size, seed, workers
-        self.resample, self.resample_target = resample, resample_target
+        self.resample, self.resample_target, self.resample_power = resample, resample_target, resample_power
 
     def plan(self, epoch: int) -> list:
-        return epoch_batches(self.ds.targets, self.batch_size, self.seed, epoch, self.resample, self.resample_target)
+        return epoch_batches(self.ds.targets, self.batch_size, self.seed, epoch, self.resample, self.resample_target,
+                             self.resample_power)
 
     def load(self, batches):
         return batch_loader(self.ds, batches, self.workers)
@@ -102,7 +103,8 @@ def make_batches(ds, cfg, model) -> FrameBatches | ClipBatches:
         raise ConfigError(f"data.workers must be >= 0, got {cfg.data.workers}")
     if getattr(model, "is_temporal", False):
         return ClipBatches(ds, cfg.batch_size, clip_length(cfg, model), cfg.seed, cfg.data.workers)
-    return FrameBatches(ds, cfg.batch_size, cfg.seed, cfg.data.resample, cfg.data.resample_target, cfg.data.workers)
+    return FrameBatches(ds, cfg.batch_size, cfg.seed, cfg.data.resample, cfg.data.resample_target, cfg.data.workers,
+                        cfg.data.resample_power)
 
 
 def clip_length(cfg, model) -> int:

@@ -52,14 +52,20 @@ def frozen_stages(cfg: TrainConfig, model: nn.Module) -> int:
 
 
 class TailFrom(nn.Module):
-    """``model`` from its backbone's stage ``k`` on: front outputs -> logits (parameters shared)."""
+    """``model`` from its backbone's stage ``k`` on: the front's outputs cached at stage ``cached``
+    (<= ``k``) -> logits, the frozen stages between run without gradients (parameters shared)."""
 
-    def __init__(self, model: nn.Module, k: int):
+    def __init__(self, model: nn.Module, k: int, cached: int | None = None):
         super().__init__()
         self.model, self.k = model, k
+        self.cached = k if cached is None else cached
 
     def forward(self, feats: torch.Tensor) -> torch.Tensor:
-        return self.model.head(self.model.backbone.tail(feats, self.k))
+        body = self.model.backbone
+        if self.cached < self.k:
+            with torch.no_grad():
+                feats = body.between(feats, self.cached, self.k)
+        return self.model.head(body.tail(feats, self.k))
 
 
 def _key(model: nn.Module, k: int, ds: ArrayDataset, cfg: TrainConfig) -> str:
@@ -137,14 +143,15 @@ class CachedBatches:
     face (drawn per epoch), ``prepare`` turns them into the tail's float input."""
 
     def __init__(self, ds, feats: np.memmap, batch_size: int, seed: int, resample: bool = False,
-                 resample_target: int | None = None):
+                 resample_target: int | None = None, resample_power: float = 1.0):
         self.ds, self.feats, self.batch_size, self.seed = ds, feats, batch_size, seed
-        self.resample, self.resample_target = resample, resample_target
+        self.resample, self.resample_target, self.resample_power = resample, resample_target, resample_power
         self.views = np.zeros(len(ds), np.int64)
 
     def plan(self, epoch: int) -> list:
         self.views = np.random.default_rng([self.seed, epoch, 7]).integers(0, self.feats.shape[1], len(self.ds))
-        return epoch_batches(self.ds.targets, self.batch_size, self.seed, epoch, self.resample, self.resample_target)
+        return epoch_batches(self.ds.targets, self.batch_size, self.seed, epoch, self.resample, self.resample_target,
+                             self.resample_power)
 
     def load(self, batches):
         for b in batches:

@@ -155,9 +155,12 @@ def prepare(cfg: TrainConfig, quiet: bool = False, bundle: DataBundle | None = N
         from .cached import CachedBatches, build_cache
 
         train = in_memory(train)
-        batcher = CachedBatches(train, build_cache(model, k, train, cfg, quiet), cfg.batch_size, cfg.seed,
-                                cfg.data.resample, cfg.data.resample_target)
-        batcher.k = k
+        at = k if cfg.data.cache_stage is None else cfg.data.cache_stage
+        if at > k:
+            raise ConfigError(f"data.cache_stage ({at}) must not be after the frozen front (model.freeze_blocks {k})")
+        batcher = CachedBatches(train, build_cache(model, at, train, cfg, quiet), cfg.batch_size, cfg.seed,
+                                cfg.data.resample, cfg.data.resample_target, cfg.data.resample_power)
+        batcher.k, batcher.cached = k, at
         return cfg, bundle, train, model, batcher
     batcher = make_batches(train, cfg, model)
     if not quiet and getattr(batcher, "report", None) is not None:
@@ -275,7 +278,7 @@ def _fit(cfg: TrainConfig, ranks: Ranks, resume: Resume, dry_run: bool, quiet: b
             raise ConfigError("data.cache_views trains in one process (each would build the cache): unset it for DDP")
         from .cached import TailFrom
 
-        trained = TailFrom(model, batcher.k)
+        trained = TailFrom(model, batcher.k, batcher.cached)
     else:
         trained = wrap_model(model, ranks, cfg.sync_bn)  # `model` stays the unwrapped one: checkpoints, validation
     steps = StepLog(run if ranks.is_main else None, cfg.tensorboard, start_epoch * iters + start_it, ranks.all_sum_each)
