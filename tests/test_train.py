@@ -124,6 +124,17 @@ def test_class_weights_follow_resampled_counts(tmp_path):
     np.testing.assert_allclose(class_weights(seen, 3, "inverse").numpy(), [1, 1, 1])
 
 
+def test_partial_resampling_draws_the_geometric_mean_of_target_and_count():
+    from wildfer.train.batches import FrameBatches
+
+    targets = np.array([0] * 400 + [1] * 100 + [2] * 25)
+    ds = type("DS", (), {"targets": targets})()
+    plan = FrameBatches(ds, 16, seed=0, resample=True, resample_target=100, resample_power=0.5).plan(0)
+    seen = targets[np.concatenate(plan)]
+    assert np.bincount(seen).tolist() == [200, 100, 50]  # sqrt(100 x 400), 100, sqrt(100 x 25)
+    assert len(set(np.concatenate(plan)[seen == 0])) == 200  # under-sampled without replacement
+
+
 @pytest.mark.parametrize("warmup, epochs", [(1.0, 1), (2.0, 1), (0.0, 1), (0.5, 2)])
 def test_onecycle_schedule_for_any_warmup_and_run_length(warmup, epochs):
     # A warm-up as long as (or longer than) the run used to divide by zero at its first step.
