@@ -59,7 +59,7 @@ def agreement(ref: Path, other: Path) -> dict:
     """Match faces frame by frame (Hungarian on IoU, IoU >= 0.5) and compare labels/probabilities."""
     from scipy.optimize import linear_sum_assignment
 
-    from wildfer.pipeline.track import iou_matrix
+    from wildfer.geometry.boxes import iou_matrix
 
     a, b = read_rows(ref), read_rows(other)
     n_ref = sum(len(v) for v in a.values())

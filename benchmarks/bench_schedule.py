@@ -132,7 +132,7 @@ def clips_table(clips: list[Path], tmp: Path, only: list[str] | None = None) -> 
 
 
 def photos_table(images: Path, tmp: Path) -> None:
-    from wildfer.pipeline.track import iou_matrix
+    from wildfer.geometry.boxes import iou_matrix
 
     print("\n| photo detector (1280 px, 20 px) | photos | with a face | faces | ms/photo (detect) | MTCNN's faces found |")
     print("|---|---:|---:|---:|---:|---:|")

@@ -154,7 +154,7 @@ def test_int8_reads_its_metadata_without_the_onnx_package(monkeypatch):
 def portrait_crops():
     """Real face crops (grey, aligned as predict aligns them) per input side: the portrait at two
     sizes, each as found, mirrored, darker and brighter: {side: uint8 (8, 1, side, side)}."""
-    from wildfer.pipeline.align import align_faces
+    from wildfer.geometry.align import align_faces
     from wildfer.detectors import create_detector
 
     det = create_detector("mtcnn", max_side=None, min_face=20)

@@ -25,9 +25,10 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from ..pipeline.align import similarity_transform
-from ..pipeline.assign import linear_sum_assignment
-from ..pipeline.track import flow_grey, iou_matrix, propagate
+from ..geometry.align import similarity_transform
+from ..geometry.assign import linear_sum_assignment
+from ..geometry.boxes import iou_matrix
+from ..pipeline.track import flow_grey, propagate
 from .registry import Detector, Faces
 
 # A slow detector's face counts as found by the fast detector at this overlap (the overlap at

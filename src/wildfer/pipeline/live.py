@@ -252,7 +252,7 @@ def warm_up(clf, detectors) -> None:
     MTCNN's later stages run only once a face is found), and would be the first faces' latency."""
     from ..data.datasets import load_image
     from ..errors import WildferError
-    from .align import align_faces
+    from ..geometry.align import align_faces
     from .demo import sample_photo
     from .run import StageTimer
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .align import align_faces
+from ..geometry.align import align_faces
 from ..detectors import Faces, create_detector
 from .sources import expand_inputs, open_frames, probe
 from .track import IoUTracker, propagate

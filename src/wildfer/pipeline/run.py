@@ -23,7 +23,7 @@ import numpy as np
 from ..errors import WildferError
 from ..runtime import PLOTS_EXTRA, plots_available, set_threads
 from .abaw import write_abaw, write_image_location
-from .align import align_faces
+from ..geometry.align import align_faces
 from .classify import Classifier, onnxruntime_importable
 from ..detectors import create_detector, create_photo_detector
 from .options import PredictOptions, check_options
