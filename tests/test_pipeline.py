@@ -20,7 +20,8 @@ from wildfer.detectors import create_detector, list_detectors
 from wildfer.pipeline.smooth import StreamSmoother
 from wildfer.pipeline.sources import MediaError, expand_inputs, prefetched
 from wildfer.geometry.boxes import iou_matrix
-from wildfer.pipeline.track import FLOW_MAX_SIDE, IoUTracker, flow_grey, propagate
+from wildfer.detectors.flow import FLOW_MAX_SIDE, flow_grey, propagate
+from wildfer.pipeline.track import IoUTracker
 
 
 @pytest.fixture(scope="module")

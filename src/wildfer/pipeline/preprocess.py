@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from ..geometry.align import align_faces
 from ..detectors import Faces, create_detector
+from ..detectors.flow import propagate
+from ..geometry.align import align_faces
 from .sources import expand_inputs, open_frames, probe
-from .track import IoUTracker, propagate
+from .track import IoUTracker
 
 CROP_SIZE = 112
 
