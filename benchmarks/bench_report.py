@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-import wildfer.pipeline.run as run
+import wildfer.runners.run as run
 from wildfer.pipeline.options import PredictOptions
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "faces"

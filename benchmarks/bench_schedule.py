@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 from bench_predict import agreement, read_rows
 
-from wildfer.pipeline import run as run_module
+from wildfer.runners import run as run_module
 from wildfer.detectors import create_detector
 from wildfer.pipeline.options import PredictOptions
-from wildfer.pipeline.run import predict
+from wildfer.runners.run import predict
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / ".." / "shared" / "data" / "faces"

@@ -40,7 +40,7 @@ def lap(what):
     print(f"{what}\t{t - t0:.3f}")
     t0 = t
 import wildfer.cli; lap("import wildfer.cli (typer)")
-from wildfer.pipeline import run; lap("import wildfer.pipeline.run")
+from wildfer.runners import run; lap("import wildfer.runners.run")
 from wildfer.pipeline.options import PredictOptions
 from wildfer.runtime import set_threads
 set_threads(1)

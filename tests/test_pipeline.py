@@ -14,7 +14,7 @@ from pipeline_fixtures import SHARED, paste, portrait
 from wildfer.data.datasets import load_image
 from wildfer.errors import ConfigError, DataError
 from wildfer.labels import ABAW8, FER2013, FERPLUS
-from wildfer.pipeline.abaw import fill_nearest, to_abaw8
+from wildfer.outputs.abaw import fill_nearest, to_abaw8
 from wildfer.geometry.align import TEMPLATES, align_faces, similarity_transform
 from wildfer.detectors import create_detector, list_detectors
 from wildfer.pipeline.smooth import StreamSmoother

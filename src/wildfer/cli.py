@@ -247,8 +247,8 @@ def predict(
 ) -> None:
     """Expressions of every face in photos and videos -> OUT/predictions.csv and report.html."""
     from .errors import ConfigError, DataError
-    from .pipeline.run import PredictOptions, face_table, run_summary
-    from .pipeline.run import predict as run_predict
+    from .runners.run import PredictOptions, face_table, run_summary
+    from .runners.run import predict as run_predict
 
     paths = list(inputs or [])
     if demo:
@@ -322,7 +322,7 @@ def preprocess(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Aff-Wild2-style 112x112 aligned face crops from your own videos."""
-    from .pipeline.preprocess import preprocess_videos
+    from .runners.preprocess import preprocess_videos
 
     for r in preprocess_videos(videos, out, detect_every=detect_every, max_side=detect_size or None, progress=not quiet):
         folders = ", ".join(f"{k} ({v} crops)" for k, v in r.folders.items()) or "no face found"

@@ -254,7 +254,7 @@ def warm_up(clf, detectors) -> None:
     from ..errors import WildferError
     from ..geometry.align import align_faces
     from .demo import sample_photo
-    from .run import StageTimer
+    from ..runners.run import StageTimer
 
     try:
         rgb = load_image(sample_photo(), 3)
@@ -267,14 +267,14 @@ def warm_up(clf, detectors) -> None:
 
 def predict_live(src: Source, out: Path, opts, clf, detectors):
     """``predict`` on one live source into ``out`` (module docstring); returns a
-    :class:`~.run.PredictResult`. ``clf``, ``detectors``: :func:`~.run.load_models`'."""
+    :class:`~wildfer.runners.run.PredictResult`. ``clf``, ``detectors``: :func:`~wildfer.runners.run.load_models`'."""
     import json
 
-    from .abaw import write_abaw, write_image_location
-    from .render import plot_timeline
-    from .report import write_report, write_section
-    from .results import CSVSink, SourceLog
-    from .run import OUTPUT_KINDS, PredictResult, StageTimer, iter_frames, run_summary
+    from ..outputs.abaw import write_abaw, write_image_location
+    from ..outputs.render import plot_timeline
+    from ..outputs.report import write_report, write_section
+    from ..outputs.results import CSVSink, SourceLog
+    from ..runners.run import OUTPUT_KINDS, PredictResult, StageTimer, iter_frames, run_summary
 
     opts = live_options(opts)
     warm_up(clf, detectors)

@@ -22,23 +22,23 @@ import numpy as np
 
 from ..errors import WildferError
 from ..runtime import PLOTS_EXTRA, plots_available, set_threads
-from .abaw import write_abaw, write_image_location
+from ..outputs.abaw import write_abaw, write_image_location
 from ..geometry.align import align_faces
-from .classify import Classifier, onnxruntime_importable
+from ..pipeline.classify import Classifier, onnxruntime_importable
 from ..detectors import create_detector, create_photo_detector
-from .options import PredictOptions, check_options
+from ..pipeline.options import PredictOptions, check_options
 from .progress import Progress, unit_of
-from .render import annotate_photo, annotate_video, plot_timeline
-from .report import write_report, write_section
-from .outdir import check_out, remove_outputs
-from .resume import (drop_parts_folder, mark_done, merge_part, read_done, trim_predictions,
+from ..outputs.render import annotate_photo, annotate_video, plot_timeline
+from ..outputs.report import write_report, write_section
+from ..outputs.outdir import check_out, remove_outputs
+from ..outputs.resume import (drop_parts_folder, mark_done, merge_part, read_done, trim_predictions,
                      unmerged_parts)
-from .results import CSVSink, FaceRow, SourceLog, write_summary
+from ..outputs.results import CSVSink, FaceRow, SourceLog, write_summary
 from ..detectors.schedule import DetectionSchedule
-from .smooth import StreamSmoother
-from .live import check_not_live
-from .sources import Frame, Source, expand_inputs, open_frames, probe
-from .track import IoUTracker
+from ..pipeline.smooth import StreamSmoother
+from ..pipeline.live import check_not_live
+from ..pipeline.sources import Frame, Source, expand_inputs, open_frames, probe
+from ..pipeline.track import IoUTracker
 
 
 OUTPUT_KINDS = ("summaries", "plots", "videos", "images", "abaw")  # PredictResult lists = done-marker keys
@@ -61,7 +61,7 @@ class PredictResult:
     frames: int = 0  # frames processed, all sources
     classifier: dict[str, str] = field(default_factory=dict)  # Classifier.describe(): model, backend, precision
     classifier_note: str = ""  # why --backend auto did not take the int8 copy ("" if it did or was not asked)
-    report: Path | None = None  # report.html (pipeline.report)
+    report: Path | None = None  # report.html (outputs.report)
     live: dict | None = None  # a live source: pipeline.live.LiveStats.as_dict() (also in its summary)
 
 
@@ -130,10 +130,10 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
     Raises :class:`~wildfer.errors.WildferError` subclasses for bad input before any work starts
     (missing/empty/unknown/unreadable files, unknown model or detector). A source that a user-data
     error stops later (say, a file replaced mid-run) leaves no rows and lands in ``failed``; the
-    others go on. With ``opts.workers > 1`` sources run in worker processes (pipeline.parallel),
-    with ``opts.ray`` on a Ray cluster (pipeline.ray_exec); ``predictions.csv`` and every other
+    others go on. With ``opts.workers > 1`` sources run in worker processes (runners.parallel),
+    with ``opts.ray`` on a Ray cluster (runners.ray_exec); ``predictions.csv`` and every other
     output are the same as with one. A live stream (a URL or a camera) is read alone, as it
-    comes (:mod:`.live`). ``on_frame`` is called per processed frame in this process (not in
+    comes (:mod:`wildfer.pipeline.live`). ``on_frame`` is called per processed frame in this process (not in
     worker processes or on Ray: there, per finished source), say to report progress.
     """
     check_options(opts)
@@ -154,7 +154,7 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
     sources = expand_inputs(inputs)
     check_not_live(sources)
     if sources[0].live:
-        from .live import live_options
+        from ..pipeline.live import live_options
 
         live_options(opts)  # a usage mistake before the models load
     n_frames = [0 if s.live else probe(s) for s in sources]
@@ -163,7 +163,7 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
     # process starts, and the CSV header needs the class names.
     clf, detectors = load_models(opts)
     if sources[0].live:
-        from .live import predict_live
+        from ..pipeline.live import predict_live
 
         return predict_live(sources[0], out, opts, clf, detectors)
     if opts.overwrite and earlier:  # only now: bad inputs or a bad model leave the earlier run as it was
@@ -207,7 +207,7 @@ def _run_serial(sources: list[Source], names: list[str], done: set[str], in_part
                 clf: Classifier, detectors: dict, opts: PredictOptions, out: Path,
                 sink: CSVSink, on_frame: Callable[[], None] | None = None) -> dict[int, SourceOutcome]:
     """Every source not ``done``, one after the other in this process, rows straight into ``sink``;
-    ``n_frames``: the frames each announces (:func:`~.sources.probe`), for the progress shown;
+    ``n_frames``: the frames each announces (:func:`~wildfer.pipeline.sources.probe`), for the progress shown;
     ``on_frame``: called per processed frame too (``predict``'s caller)."""
     outcomes = {}
     todo = [src.kind for src, name in zip(sources, names) if name not in done]

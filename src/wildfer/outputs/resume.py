@@ -32,7 +32,7 @@ from pathlib import Path
 
 from ..errors import ConfigError, DataError
 from .results import FIXED_COLUMNS, CSVSink
-from .sources import Source
+from ..pipeline.sources import Source
 
 DONE_DIR = ".done"
 PARTS_DIR = ".parts"

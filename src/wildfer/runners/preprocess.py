@@ -21,8 +21,8 @@ import numpy as np
 from ..detectors import Faces, create_detector
 from ..detectors.flow import propagate
 from ..geometry.align import align_faces
-from .sources import expand_inputs, open_frames, probe
-from .track import IoUTracker
+from ..pipeline.sources import expand_inputs, open_frames, probe
+from ..pipeline.track import IoUTracker
 
 CROP_SIZE = 112
 
@@ -44,7 +44,7 @@ def preprocess_videos(videos: str | Path, out: str | Path, detector: str = "mtcn
     set_threads(1)  # see PredictOptions.threads
     sources = [s for s in expand_inputs([videos]) if s.kind == "video"]
     if not sources:
-        from .sources import MediaError
+        from ..pipeline.sources import MediaError
 
         raise MediaError(f"{videos}: no video file to preprocess")
     for s in sources:
