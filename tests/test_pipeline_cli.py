@@ -277,7 +277,7 @@ def test_progress_counts_sources_in_plain_lines_off_a_terminal(media, tmp_path, 
 def test_table_names_are_cut_with_an_ellipsis_and_never_alike(media, tmp_path, capsys):
     """Long names lose their middle (an ellipsis says so), never so that two read the same, and
     same-named files in two folders show their paths."""
-    from wildfer.runners.run import NAME_WIDTH, table_names
+    from wildfer.outputs.console import NAME_WIDTH, table_names
 
     (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
     long = "a_very_long_photo_name_from_a_camera_export_"
@@ -374,12 +374,12 @@ def test_odd_real_clips(media, tmp_path, capsys, name, decoded):
 # a signal arrives: the interruption lands mid-video by construction, however fast the machine.
 HELD = """
 import faulthandler, signal, sys, time
-import wildfer.runners.run as run
+import wildfer.runners.serial as serial
 # Ctrl-C as a terminal delivers it: a SIGINT ignored by the test runner's environment would be
 # inherited and make this process deaf to it. SIGUSR1 dumps every thread's stack (see the test).
 signal.signal(signal.SIGINT, signal.default_int_handler)
 faulthandler.register(signal.SIGUSR1)
-flag, frames = sys.argv.pop(1), run.iter_frames
+flag, frames = sys.argv.pop(1), serial.iter_frames
 
 def held(*args, **kwargs):
     for i, ff in enumerate(frames(*args, **kwargs)):
@@ -389,7 +389,7 @@ def held(*args, **kwargs):
             while True:
                 time.sleep(0.05)
 
-run.iter_frames = held
+serial.iter_frames = held
 from wildfer.cli import main
 sys.exit(main())
 """

@@ -247,7 +247,8 @@ def predict(
 ) -> None:
     """Expressions of every face in photos and videos -> OUT/predictions.csv and report.html."""
     from .errors import ConfigError, DataError
-    from .runners.run import PredictOptions, face_table, run_summary
+    from .outputs.console import face_table, run_summary
+    from .pipeline.options import PredictOptions
     from .runners.run import predict as run_predict
 
     paths = list(inputs or [])
@@ -274,7 +275,7 @@ def predict(
         typer.echo(f"{len(res.resumed)} source(s) finished by an earlier run were kept, not redone")
     typer.echo(face_table(res))
     if res.live:
-        from .pipeline.live import live_line
+        from .outputs.console import live_line
 
         typer.echo(live_line(res.live))
     typer.echo(run_summary(res))

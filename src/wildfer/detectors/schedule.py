@@ -17,7 +17,7 @@ Two schedules, by what :class:`DetectionSchedule` is given:
   video the fast detector handles (one or a few large faces, or none) thus runs at the fast
   detector's speed, and one with faces it misses keeps MTCNN's completeness.
 
-Photos always get one detector alone (run.py).
+Photos always get one detector alone (:func:`wildfer.pipeline.load.load_models`).
 """
 
 from __future__ import annotations

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..pipeline.sources import open_frames
 from .audio import AudioCopy
 from .results import SourceLog
-from ..pipeline.sources import open_frames
 
 MAX_PLOTTED_PEOPLE = 12
 # One colour per class index (RGB): matplotlib's tab10, the colours of the timeline plot's stack,

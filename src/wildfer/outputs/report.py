@@ -39,9 +39,9 @@ from urllib.parse import quote
 import numpy as np
 
 from ..pipeline.options import PredictOptions
+from ..pipeline.sources import Source
 from .render import annotated_photo, class_color, text_color
 from .results import SourceLog
-from ..pipeline.sources import Source
 
 SECTIONS_DIR = ".sections"
 PHOTO_SIDE = 320  # px, the longer side of a photo's thumbnail on the page (106 photos: ~1.6 MB in all)

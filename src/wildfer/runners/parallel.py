@@ -34,12 +34,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import WildferError
-from ..pipeline.options import PredictOptions
-from .progress import Progress, unit_of
-from ..outputs.resume import merge_part, part_path
+from ..outputs.outcome import SourceOutcome
 from ..outputs.results import CSVSink
-from .run import SourceOutcome, load_models, process_source
+from ..outputs.resume import merge_part, part_path
+from ..pipeline.load import load_models
+from ..pipeline.options import PredictOptions
 from ..pipeline.sources import Source
+from .progress import Progress, unit_of
+from .serial import process_source
 
 PROGRESS_EVERY_S = 0.5  # how often a worker reports its frame count to the parent's bar
 

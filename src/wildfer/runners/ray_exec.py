@@ -45,13 +45,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import ConfigError, WildferError
+from ..outputs.outcome import SourceOutcome
+from ..outputs.results import CSVSink
+from ..outputs.resume import DONE_DIR, mark_done, part_path
+from ..pipeline.load import load_models
 from ..pipeline.options import PredictOptions
+from ..pipeline.sources import Source
 from .parallel import PROGRESS_EVERY_S, InOrder, longest_first
 from .progress import Progress, unit_of
-from ..outputs.resume import DONE_DIR, mark_done, part_path
-from ..outputs.results import CSVSink
-from .run import SourceOutcome, load_models, process_source
-from ..pipeline.sources import Source
+from .serial import process_source
 
 
 def import_ray():

@@ -55,7 +55,8 @@ def run(folder: Path, ray: str | None) -> dict:
     """The job's outcome (``result.json``'s content) after running predict on it."""
     from ..errors import WildferError
     from ..pipeline.options import PredictOptions
-    from ..runners.run import predict, run_summary
+    from ..outputs.console import run_summary
+    from ..runners.run import predict
 
     job = read_json(folder / "job.json") or {}
     name, shown = job.get("input", ""), job.get("filename") or "upload"
