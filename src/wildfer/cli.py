@@ -378,7 +378,8 @@ def export(
 
     load_plugins(plugin or ())
     try:
-        from .models.onnx_export import export_onnx, read_onnx_meta
+        from .models.onnx_export import export_onnx
+        from .models.onnx_model import read_onnx_meta
     except ImportError as e:
         raise WildferError(f"export needs onnx and onnxruntime: pip install 'wildfer[onnx]' ({e})") from None
     if int8:

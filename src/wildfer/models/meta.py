@@ -28,6 +28,9 @@ SHIPPED = {
 # importable (same classes and preprocessing, faster; benchmarks/RESULTS.md).
 INT8_COPY = {"default": "default-int8", "fast": "fast-int8"}
 META_KEY = "wildfer"
+# An exported ONNX graph's input and output names (its layout: :mod:`.onnx_model`); the exporter
+# writes them, the runner feeds and reads them.
+INPUT, OUTPUT = "input", "logits"
 FORMAT_VERSION = 1
 
 

@@ -17,9 +17,7 @@ import numpy as np
 
 from ..errors import CheckpointError
 from ..ortsession import cpu_session
-from .meta import META_KEY, WeightsMeta, is_onnx, parse_meta, resolve
-
-INPUT, OUTPUT = "input", "logits"
+from .meta import INPUT, META_KEY, OUTPUT, WeightsMeta, is_onnx, parse_meta, resolve
 
 
 def _meta_of(session, path: Path) -> WeightsMeta:

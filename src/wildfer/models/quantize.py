@@ -24,7 +24,9 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
-from .onnx_export import INPUT, OnnxModel, export_model, read_onnx_meta
+from .meta import INPUT
+from .onnx_export import export_model
+from .onnx_model import OnnxModel, read_onnx_meta
 from .preprocess import normalize
 from .weights import META_KEY, WeightsMeta, is_onnx, load_model, resolve
 
