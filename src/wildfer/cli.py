@@ -342,7 +342,7 @@ def lr_find(
     """LR range test: train briefly with a growing LR and suggest one (seed 003)."""
     require_torch("wildfer lr-find")
     from .config import load_config
-    from .train.lr_find import find_lr
+    from .train.find_lr import find_lr
 
     res = find_lr(_with_plugins(load_config(config, list(overrides or [])), plugin), out, iters)
     typer.echo(f"suggested lr: {res.suggestion:.3g} ({len(res.lrs)} iterations; curve: {out / 'lr_find.png'})")
