@@ -27,7 +27,7 @@ from ..errors import ConfigError, DataError
 from .meta import INPUT
 from .onnx_export import export_model
 from .onnx_model import OnnxModel, read_onnx_meta
-from .preprocess import normalize
+from .preprocess import normalize, softmax
 from .weights import META_KEY, WeightsMeta, is_onnx, load_model, resolve
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
@@ -84,8 +84,6 @@ def agreement(float_model, int8_model, faces: np.ndarray, meta: WeightsMeta, bat
     ``int8_agreement`` (share of faces with the same top class) and ``int8_mean_abs_prob_diff``
     (mean over faces and classes of |p_int8 - p_float|). On the calibration faces the ranges were
     fitted on, so an optimistic figure; benchmarks/RESULTS.md has held-out accuracy."""
-    from ..pipeline.classify import softmax
-
     same, diff = 0, 0.0
     for i in range(0, len(faces), batch):
         x = normalize(faces[i : i + batch], meta.mean, meta.std)  # NumPy in, NumPy out (OnnxModel)
