@@ -1,5 +1,5 @@
-"""The package's layout: imports flow one way (no cycle among ``src/wildfer``'s modules) and no
-folder holds more than a fifth of its lines.
+"""The package's layout: imports flow one way (no cycle among ``src/wildfer``'s modules, and the
+rooms of predict import each other downward only) and no folder holds more than a fifth of its lines.
 
 Imports are read from the source with :mod:`ast`, none is run. Every import counts, at module
 level or inside a function (a lazy import is still a dependency): ``import a.b`` imports ``a.b``;
@@ -128,6 +128,32 @@ def test_no_folder_holds_more_than_a_fifth_of_the_lines():
     per, total = folder_lines()
     big = {k: f"{n} of {total} lines ({n / total:.0%})" for k, n in per.items() if n > MOST_SHARE * total}
     assert not big, f"folders over {MOST_SHARE:.0%} of the package: {big}"
+
+
+# The rooms of predict, bottom up, and who may import each (their __init__ docstrings say the same):
+# the frame loop knows nothing of files written or of how a run is spread; the writers nothing of
+# the runners; only the entry points start a run. Face geometry is the floor under them all.
+NEVER = {
+    "wildfer.geometry": ("wildfer.",),  # but wildfer.errors (ALLOWED)
+    "wildfer.pipeline": ("wildfer.outputs", "wildfer.runners", "wildfer.train", "wildfer.eval", "wildfer.serve"),
+    "wildfer.outputs": ("wildfer.runners", "wildfer.train", "wildfer.eval", "wildfer.serve"),
+    "wildfer.detectors": ("wildfer.outputs", "wildfer.runners", "wildfer.models", "wildfer.data"),
+}
+ALLOWED = {"wildfer.geometry": ("wildfer.geometry", "wildfer.errors")}
+RUNNERS_USERS = ("wildfer.runners", "wildfer.cli", "wildfer.serve")
+
+
+def _under(name: str, prefixes) -> bool:
+    return any(name == p.rstrip(".") or name.startswith(p if p.endswith(".") else p + ".") for p in prefixes)
+
+
+def test_the_predict_rooms_import_one_way():
+    graph = import_graph()
+    wrong = {f"{a} -> {b}" for a, bs in graph.items() for b in bs for room, never in NEVER.items()
+             if _under(a, [room]) and _under(b, never) and not _under(b, ALLOWED.get(room, ()))}
+    wrong |= {f"{a} -> {b}" for a, bs in graph.items() for b in bs
+              if _under(b, ["wildfer.runners"]) and not _under(a, RUNNERS_USERS)}
+    assert not wrong, "imports against the direction of the rooms:\n" + "\n".join(sorted(wrong))
 
 
 def test_the_reader_sees_every_kind_of_import(tmp_path):

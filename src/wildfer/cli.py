@@ -249,7 +249,7 @@ def predict(
     from .errors import ConfigError, DataError
     from .outputs.console import face_table, run_summary
     from .pipeline.options import PredictOptions
-    from .runners.run import predict as run_predict
+    from .runners import predict as run_predict
 
     paths = list(inputs or [])
     if demo:

@@ -1,6 +1,6 @@
 """One video job's process: ``python -m wildfer.serve.runner JOB_FOLDER PARENT_PID [--ray ADDRESS]``.
 
-Runs ``wildfer predict`` (:func:`wildfer.runners.run.predict`, ``resume=True``) on the job's
+Runs ``wildfer predict`` (:func:`wildfer.runners.predict`, ``resume=True``) on the job's
 ``input<.ext>`` into its ``out/``, from inside the job folder (so outputs name the input
 ``input<.ext>``, never a server path), writes ``progress.json`` as frames are processed and
 ``result.json`` last (layout: :mod:`wildfer.serve.jobs`). It dies with the server that started
@@ -56,7 +56,7 @@ def run(folder: Path, ray: str | None) -> dict:
     from ..errors import WildferError
     from ..pipeline.options import PredictOptions
     from ..outputs.console import run_summary
-    from ..runners.run import predict
+    from ..runners import predict
 
     job = read_json(folder / "job.json") or {}
     name, shown = job.get("input", ""), job.get("filename") or "upload"
