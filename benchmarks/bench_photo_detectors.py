@@ -70,7 +70,7 @@ def detect_all(det, paths) -> tuple[dict, float]:
 
 
 def recall(found: dict, data, cut: float | None) -> float:
-    from wildfer.pipeline.track import iou_matrix
+    from wildfer.geometry.boxes import iou_matrix
 
     hit = 0
     for path, box in zip(data.images, data.boxes):
@@ -83,7 +83,7 @@ def recall(found: dict, data, cut: float | None) -> float:
 
 def review_counts(found: dict, photos: Path, review: Path, cut: float):
     """(faces kept, faces reviewed, non-faces kept, non-faces reviewed, unmatched detections)."""
-    from wildfer.pipeline.track import iou_matrix
+    from wildfer.geometry.boxes import iou_matrix
 
     rows: dict[str, list] = {}
     with open(review, newline="") as f:

@@ -163,7 +163,7 @@ def video_counts(folder: Path, sheet: Path | None) -> None:
     from wildfer.detectors import create_detector
     from wildfer.pipeline.options import PREDICT_DEFAULTS as D
     from wildfer.pipeline.sources import Source, open_frames
-    from wildfer.pipeline.track import iou_matrix
+    from wildfer.geometry.boxes import iou_matrix
 
     torch.set_num_threads(1)
     clips = sorted(p for p in folder.iterdir() if p.suffix.lower() in {".mp4", ".mov"})

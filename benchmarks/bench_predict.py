@@ -59,7 +59,7 @@ def agreement(ref: Path, other: Path) -> dict:
     """Match faces frame by frame (Hungarian on IoU, IoU >= 0.5) and compare labels/probabilities."""
     from scipy.optimize import linear_sum_assignment
 
-    from wildfer.pipeline.track import iou_matrix
+    from wildfer.geometry.boxes import iou_matrix
 
     a, b = read_rows(ref), read_rows(other)
     n_ref = sum(len(v) for v in a.values())
@@ -88,7 +88,7 @@ STAGES = ("decode", "detect", "track", "align", "classify", "smooth", "write")
 def speed(clips: list[Path], model: str, out: Path, backends: list[str] = ("auto",), configs=CONFIGS,
           repeats: int = 1, threads: int = 1) -> None:
     from wildfer.pipeline.options import PredictOptions
-    from wildfer.pipeline.run import predict
+    from wildfer.runners.run import predict
 
     cells: dict[tuple, list[tuple[float, dict]]] = {}  # (clip, config, backend) -> [(fps, ms per frame by stage)]
     notes: dict[tuple, str] = {}  # (clip, config, backend) -> classifier that ran + agreement, for the table
@@ -173,7 +173,7 @@ def memory_child(clip: str, model: str, out: str, backend: str) -> None:
     import resource
 
     from wildfer.pipeline.options import PredictOptions
-    from wildfer.pipeline.run import predict
+    from wildfer.runners.run import predict
 
     res = predict([clip], out, PredictOptions(model=model, backend=backend, progress=False))  # the defaults
     print(json.dumps({"frames": res.frames, "max_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))

@@ -42,7 +42,8 @@ REPO = Path(__file__).resolve().parents[1]
 # Runs in the child: predict() as the CLI calls it, then its frames and stage seconds as JSON.
 CHILD = """
 import json, sys
-from wildfer.pipeline.run import PredictOptions, predict
+from wildfer.pipeline.options import PredictOptions
+from wildfer.runners.run import predict
 a = json.loads(sys.argv[1])
 res = predict(a["videos"], a["out"], PredictOptions(progress=False, threads=1, workers=a["workers"], ray=a["ray"]))
 assert not res.failed, res.failed
@@ -80,9 +81,10 @@ def warm_costs(clip: Path, reps: int) -> None:
     import torch
 
     from wildfer.pipeline.options import PredictOptions
-    from wildfer.pipeline.ray_exec import Worker
-    from wildfer.pipeline.results import CSVSink
-    from wildfer.pipeline.run import load_models, process_source
+    from wildfer.runners.ray_exec import Worker
+    from wildfer.outputs.results import CSVSink
+    from wildfer.pipeline.load import load_models
+    from wildfer.runners.serial import process_source
     from wildfer.pipeline.sources import expand_inputs
 
     os.environ["RAY_USAGE_STATS_ENABLED"] = "0"

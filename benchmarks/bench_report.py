@@ -16,7 +16,8 @@ import tempfile
 import time
 from pathlib import Path
 
-import wildfer.pipeline.run as run
+import wildfer.runners.run as run
+import wildfer.runners.serial as serial
 from wildfer.pipeline.options import PredictOptions
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data" / "faces"
@@ -39,7 +40,7 @@ def main() -> None:
     args = ap.parse_args()
     inputs = [SHARED / "videos" / "short_hamilton_clip.mp4"] + [SHARED / "images" / p for p in args.photos]
     sections, page = [], []
-    run.write_section = timed(run.write_section, sections)
+    serial.write_section = timed(serial.write_section, sections)
     run.write_report = timed(run.write_report, page)
     with tempfile.TemporaryDirectory() as out:
         t = time.perf_counter()

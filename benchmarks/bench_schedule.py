@@ -24,10 +24,10 @@ from pathlib import Path
 import numpy as np
 from bench_predict import agreement, read_rows
 
-from wildfer.pipeline import run as run_module
 from wildfer.detectors import create_detector
+from wildfer.pipeline import load as load_module
 from wildfer.pipeline.options import PredictOptions
-from wildfer.pipeline.run import predict
+from wildfer.runners.run import predict
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / ".." / "shared" / "data" / "faces"
@@ -132,7 +132,7 @@ def clips_table(clips: list[Path], tmp: Path, only: list[str] | None = None) -> 
 
 
 def photos_table(images: Path, tmp: Path) -> None:
-    from wildfer.pipeline.track import iou_matrix
+    from wildfer.geometry.boxes import iou_matrix
 
     print("\n| photo detector (1280 px, 20 px) | photos | with a face | faces | ms/photo (detect) | MTCNN's faces found |")
     print("|---|---:|---:|---:|---:|---:|")
@@ -164,7 +164,7 @@ def main() -> None:
     ap.add_argument("--speed", nargs="+", default=[OLD_DEFAULT, DEFAULT, "BlazeFace short every frame"])
     ap.add_argument("--only", nargs="*", help="table: the reference and the candidates whose names contain one of these")
     a = ap.parse_args()
-    run_module.create_detector = counting_create_detector  # predict's detectors, counted
+    load_module.create_detector = counting_create_detector  # predict's detectors, counted
     clips = [DATA / "videos" / c for c in a.clips if (DATA / "videos" / c).is_file()]
     if not clips:
         sys.exit(f"no clips under {DATA / 'videos'}: this benchmark needs ../shared/data")

@@ -40,11 +40,12 @@ def lap(what):
     print(f"{what}\t{t - t0:.3f}")
     t0 = t
 import wildfer.cli; lap("import wildfer.cli (typer)")
-from wildfer.pipeline import run; lap("import wildfer.pipeline.run")
+from wildfer.runners import run; lap("import wildfer.runners.run")
+from wildfer.pipeline.load import load_models
 from wildfer.pipeline.options import PredictOptions
 from wildfer.runtime import set_threads
 set_threads(1)
-clf, det = run.load_models(PredictOptions()); lap("load classifier + detectors")
+clf, det = load_models(PredictOptions()); lap("load classifier + detectors")
 from wildfer.pipeline.sources import expand_inputs, open_frames, probe
 src = expand_inputs([sys.argv[1]])[0]; probe(src); info, frames = open_frames(src); fr = next(iter(frames)); lap("probe + decode the photo")
 detect = det["image"]()  # the photo path's schedule: every frame detected

@@ -68,7 +68,7 @@ def wildfer_cli(clip: Path, tmp: Path, detect_every: int | None) -> dict:
 def wildfer_inprocess_child(clip: str, out: str, detect_every: int | None) -> None:
     t = time.perf_counter()
     from wildfer.pipeline.options import PredictOptions
-    from wildfer.pipeline.run import predict
+    from wildfer.runners.run import predict
     import torch  # noqa: F401  (already imported by wildfer; counted in import_s)
 
     t_import = time.perf_counter() - t

@@ -28,7 +28,7 @@ def main() -> None:
 
     from wildfer.detectors import create_detector
     from wildfer.pipeline.sources import Source, open_frames
-    from wildfer.pipeline.track import iou_matrix
+    from wildfer.geometry.boxes import iou_matrix
 
     cv2.setNumThreads(1)
     ref = create_detector("mtcnn", max_side=640, min_face=20, threads=1)

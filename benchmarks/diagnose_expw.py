@@ -34,11 +34,11 @@ from wildfer.data.boxes import read_boxes
 from wildfer.data.datasets import load_image
 from wildfer.eval.metrics import classification_metrics
 from wildfer.eval.predict import predictions_in
-from wildfer.pipeline.align import align_faces, crop_boxes
+from wildfer.geometry.align import align_faces, crop_boxes
 from wildfer.pipeline.classify import Classifier
 from wildfer.detectors import create_detector
 from wildfer.pipeline.options import PREDICT_DEFAULTS
-from wildfer.pipeline.track import iou_matrix
+from wildfer.geometry.boxes import iou_matrix
 
 
 def detect_all(data, cache: Path):

@@ -49,7 +49,7 @@ def main() -> None:
     import torch
 
     from wildfer.data.boxes import box_faces
-    from wildfer.data.builders import fer_views
+    from wildfer.data.views import fer_views
     from wildfer.data.fer2013 import read_fer2013
     from wildfer.eval.metrics import classification_metrics
     from wildfer.eval.predict import predictions_in

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from wildfer.pipeline.assign import linear_sum_assignment
+from wildfer.geometry.assign import linear_sum_assignment
 
 
 def test_small_cases_by_hand():

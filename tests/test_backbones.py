@@ -140,7 +140,7 @@ def test_faceres_identity_features_separate_people():
     """faceres-deep is an identity network: the same person's two photos are closer than two people's
     (shared photos of the deepface test suite; a wrong colour order or normalisation breaks this)."""
     from wildfer.models.backbones import create_backbone
-    from wildfer.pipeline.align import align_faces
+    from wildfer.geometry.align import align_faces
     from wildfer.detectors import create_detector
     from wildfer.data.datasets import load_image
 

@@ -16,7 +16,7 @@ from pipeline_fixtures import SHARED_VIDEOS, paste, portrait
 from wildfer.detectors.blazeface import VARIANTS, BlazeFaceNet, anchor_centres, decode, weighted_nms
 from wildfer.detectors import create_detector
 from wildfer.detectors.schedule import DetectionSchedule
-from wildfer.pipeline.track import iou_matrix
+from wildfer.geometry.boxes import iou_matrix
 
 
 @lru_cache(maxsize=None)

@@ -13,7 +13,8 @@ from pipeline_fixtures import SHARED_VIDEOS, paste, portrait, tiny_checkpoint, w
 from wildfer.cli import main
 from wildfer.pipeline.cuts import CUT_THRESHOLD, CutDetector, shot_difference, video_thumbnail
 from wildfer.pipeline.sources import Source, open_frames
-from wildfer.pipeline.track import IoUTracker, iou_matrix
+from wildfer.geometry.boxes import iou_matrix
+from wildfer.pipeline.track import IoUTracker
 
 # New shots' first frames, found by eye (benchmarks/bench_cuts.py lists the same).
 SHARED_CUTS = {"short_hamilton_clip.mp4": [20, 82, 211], "face_noface.mov": [72, 73], "noface_face.mov": [96, 168],

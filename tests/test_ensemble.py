@@ -106,7 +106,7 @@ def test_members_with_other_inputs_get_their_crop_inside_the_graph(tmp_path):
     from wildfer.models.reframe import Reframe
     from wildfer.models.registry import create_model
     from wildfer.models.weights import WeightsMeta, load_model, save_checkpoint
-    from wildfer.pipeline.align import align_faces
+    from wildfer.geometry.align import align_faces
 
     torch.manual_seed(3)
     wide = tmp_path / "wide.safetensors"

@@ -48,7 +48,7 @@ def test_a_run_folder_is_its_best_checkpoint(tmp_path, capsys):
 @pytest.mark.parametrize("source", [pytest.param("real", marks=pytest.mark.shared_data), "fixture"])
 def test_export_int8_prints_its_agreement_with_the_float_model(tmp_path, source):
     pytest.importorskip("onnx", reason="the onnx extra is not installed")
-    from wildfer.models.onnx_export import OnnxModel
+    from wildfer.models.onnx_model import OnnxModel
     from wildfer.models.preprocess import normalize
     from wildfer.models.quantize import calibration_faces
     from wildfer.models.weights import load_model

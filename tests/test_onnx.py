@@ -18,7 +18,8 @@ from pipeline_fixtures import portrait, tiny_checkpoint  # noqa: E402
 from wildfer.cli import main  # noqa: E402
 from wildfer.errors import CheckpointError, ConfigError  # noqa: E402
 from wildfer.labels import ABAW8, RAFDB  # noqa: E402
-from wildfer.models.onnx_export import OnnxModel, export_onnx, read_onnx_meta  # noqa: E402
+from wildfer.models.onnx_export import export_onnx  # noqa: E402
+from wildfer.models.onnx_model import OnnxModel, read_onnx_meta  # noqa: E402
 from wildfer.models.registry import create_model  # noqa: E402
 from wildfer.models.weights import WeightsMeta, read_checkpoint, save_checkpoint  # noqa: E402
 from wildfer.pipeline.classify import Classifier  # noqa: E402

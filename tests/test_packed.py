@@ -16,7 +16,7 @@ from fer_fixtures import write_fer
 
 from wildfer.cli import main
 from wildfer.data.affwild2 import read_affwild2
-from wildfer.data.builders import fer_views
+from wildfer.data.views import fer_views
 from wildfer.data.datasets import batch_loader
 from wildfer.data.fer2013 import read_fer2013
 from wildfer.data.folder import read_image_folder

@@ -14,12 +14,14 @@ from pipeline_fixtures import SHARED, paste, portrait
 from wildfer.data.datasets import load_image
 from wildfer.errors import ConfigError, DataError
 from wildfer.labels import ABAW8, FER2013, FERPLUS
-from wildfer.pipeline.abaw import fill_nearest, to_abaw8
-from wildfer.pipeline.align import TEMPLATES, align_faces, similarity_transform
+from wildfer.outputs.abaw import fill_nearest, to_abaw8
+from wildfer.geometry.align import TEMPLATES, align_faces, similarity_transform
 from wildfer.detectors import create_detector, list_detectors
 from wildfer.pipeline.smooth import StreamSmoother
 from wildfer.pipeline.sources import MediaError, expand_inputs, prefetched
-from wildfer.pipeline.track import FLOW_MAX_SIDE, IoUTracker, flow_grey, iou_matrix, propagate
+from wildfer.geometry.boxes import iou_matrix
+from wildfer.detectors.flow import FLOW_MAX_SIDE, flow_grey, propagate
+from wildfer.pipeline.track import IoUTracker
 
 
 @pytest.fixture(scope="module")

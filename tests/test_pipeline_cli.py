@@ -15,7 +15,7 @@ from PIL import Image
 from pipeline_fixtures import SHARED_VIDEOS, face_clip, paste, portrait, tiny_checkpoint
 from wildfer.cli import main
 from wildfer.labels import ABAW8, FERPLUS
-from wildfer.pipeline.results import FIXED_COLUMNS
+from wildfer.outputs.results import FIXED_COLUMNS
 
 
 @pytest.fixture(scope="module")
@@ -255,7 +255,7 @@ def test_progress_counts_sources_in_plain_lines_off_a_terminal(media, tmp_path, 
     return, counting photos; on a terminal it is a bar with the same count."""
     import io
 
-    from wildfer.pipeline.progress import Progress
+    from wildfer.runners.progress import Progress
 
     d = tmp_path / "in"
     d.mkdir()
@@ -277,7 +277,7 @@ def test_progress_counts_sources_in_plain_lines_off_a_terminal(media, tmp_path, 
 def test_table_names_are_cut_with_an_ellipsis_and_never_alike(media, tmp_path, capsys):
     """Long names lose their middle (an ellipsis says so), never so that two read the same, and
     same-named files in two folders show their paths."""
-    from wildfer.pipeline.run import NAME_WIDTH, table_names
+    from wildfer.outputs.console import NAME_WIDTH, table_names
 
     (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
     long = "a_very_long_photo_name_from_a_camera_export_"
@@ -329,7 +329,7 @@ def test_pipeline_never_imports_training_code():
     import subprocess
     import sys
 
-    code = "import sys, wildfer.pipeline.run, wildfer.pipeline.preprocess; print(any(m.startswith('wildfer.train') for m in sys.modules))"
+    code = "import sys, wildfer.runners.run, wildfer.runners.preprocess; print(any(m.startswith('wildfer.train') for m in sys.modules))"
     assert subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip() == "False"
 
 
@@ -374,12 +374,12 @@ def test_odd_real_clips(media, tmp_path, capsys, name, decoded):
 # a signal arrives: the interruption lands mid-video by construction, however fast the machine.
 HELD = """
 import faulthandler, signal, sys, time
-import wildfer.pipeline.run as run
+import wildfer.runners.serial as serial
 # Ctrl-C as a terminal delivers it: a SIGINT ignored by the test runner's environment would be
 # inherited and make this process deaf to it. SIGUSR1 dumps every thread's stack (see the test).
 signal.signal(signal.SIGINT, signal.default_int_handler)
 faulthandler.register(signal.SIGUSR1)
-flag, frames = sys.argv.pop(1), run.iter_frames
+flag, frames = sys.argv.pop(1), serial.iter_frames
 
 def held(*args, **kwargs):
     for i, ff in enumerate(frames(*args, **kwargs)):
@@ -389,7 +389,7 @@ def held(*args, **kwargs):
             while True:
                 time.sleep(0.05)
 
-run.iter_frames = held
+serial.iter_frames = held
 from wildfer.cli import main
 sys.exit(main())
 """

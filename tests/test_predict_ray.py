@@ -95,7 +95,7 @@ def test_spoiled_source_is_reported_and_resume_redoes_only_it(cluster, media, re
     """A clip replaced by garbage after the up-front check (as when a file changes during a long
     run): it fails with its reason, the others finish; once it is fixed, ``--resume`` processes it
     alone and the outputs are those of one uninterrupted process."""
-    import wildfer.pipeline.run as run_mod
+    import wildfer.runners.run as run_mod
 
     ref, _ = reference
     gone = tmp_path / "in" / "c.mp4"  # same name as media[2]: the same output files; its rows name its own path

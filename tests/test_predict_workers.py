@@ -67,7 +67,7 @@ def test_two_workers_write_what_one_writes(media, reference, tmp_path, capsys):
 def test_bad_sources_are_counted_and_reported_as_with_one_process(media, tmp_path, capsys, monkeypatch):
     """A video whose middle is zeros (rows up to the damage, noted) and one replaced by garbage
     after the up-front check (as when a file changes during a long run: no rows, failed, exit 2)."""
-    import wildfer.pipeline.run as run_mod
+    import wildfer.runners.run as run_mod
 
     d = tmp_path / "in"
     d.mkdir()

@@ -19,9 +19,10 @@ from PIL import Image
 from pipeline_fixtures import SHARED, face_clip, paste, portrait, tiny_checkpoint
 from wildfer.cli import main
 from wildfer.labels import FERPLUS
-from wildfer.pipeline.render import (CLASS_COLORS, MAX_PLOTTED_PEOPLE, contrast, draw_faces, label_layout,
+from wildfer.outputs.render import (CLASS_COLORS, MAX_PLOTTED_PEOPLE, contrast, draw_faces, label_layout,
                                      plot_timeline, text_color, timeline_people)
-from wildfer.pipeline.results import FaceRow, SourceLog
+from wildfer.outputs.results import SourceLog
+from wildfer.pipeline.frames import FaceRow
 from wildfer.pipeline.sources import DecodeInfo, Source
 
 SHARED_PHOTO = SHARED / "faces" / "images" / "deepface_couple.jpg"  # two people, 2280x1588

@@ -77,7 +77,7 @@ def test_shipped_weights_live_inside_the_package_and_load_offline(name, monkeypa
 
 @pytest.mark.parametrize("name", MODELS)
 def test_shipped_models_record_their_training_sets_and_licences(name):
-    from wildfer.models.onnx_export import read_onnx_meta
+    from wildfer.models.onnx_model import read_onnx_meta
 
     _, meta = load_model(name)
     stated = {}
@@ -125,7 +125,7 @@ def _ort():
 
 @pytest.mark.parametrize("name", MODELS)
 def test_int8_copy_ships_beside_its_float_model_and_was_made_from_it(name):
-    from wildfer.models.onnx_export import read_onnx_meta
+    from wildfer.models.onnx_model import read_onnx_meta
 
     _ort()
     assert set(INT8_COPY) <= set(SHIPPED) and set(INT8_COPY.values()) <= set(SHIPPED)
@@ -154,7 +154,7 @@ def test_int8_reads_its_metadata_without_the_onnx_package(monkeypatch):
 def portrait_crops():
     """Real face crops (grey, aligned as predict aligns them) per input side: the portrait at two
     sizes, each as found, mirrored, darker and brighter: {side: uint8 (8, 1, side, side)}."""
-    from wildfer.pipeline.align import align_faces
+    from wildfer.geometry.align import align_faces
     from wildfer.detectors import create_detector
 
     det = create_detector("mtcnn", max_side=None, min_face=20)

@@ -50,7 +50,7 @@ def test_boxes_and_landmarks_match_mtcnn_on_the_same_face():
     """The same face from both detectors: boxes overlap closely, and each landmark lies near the
     MTCNN landmark of the same index (so alignment sees the same points in the same order)."""
     from wildfer.detectors import create_detector
-    from wildfer.pipeline.track import iou_matrix
+    from wildfer.geometry.boxes import iou_matrix
 
     img = paste(np.full((500, 700, 3), 100, np.uint8), portrait(0.6)[:, ::-1], 300, 60)
     a, b = create_detector("mtcnn")(img), create_detector("yunet")(img)
@@ -67,7 +67,7 @@ def test_landmark_order_matches_mtcnn_on_shared_photos():
     MTCNN landmark of the same index."""
     from wildfer.data.datasets import load_image
     from wildfer.detectors import create_detector, create_photo_detector
-    from wildfer.pipeline.track import iou_matrix
+    from wildfer.geometry.boxes import iou_matrix
 
     if not PHOTOS.is_dir():
         pytest.skip(f"{PHOTOS} is absent (../shared/data is not on this machine)")
@@ -134,7 +134,7 @@ def test_union_adds_only_the_faces_the_first_missed():
     see (a 640 px photo holding a face bigger than its range: MTCNN's pyramid finds it)."""
     from wildfer.detectors import create_detector
     from wildfer.detectors.union import UnionDetector
-    from wildfer.pipeline.track import iou_matrix
+    from wildfer.geometry.boxes import iou_matrix
 
     img = paste(np.full((420, 700, 3), 110, np.uint8), portrait(0.5), 30, 40)
     yu, mt = create_detector("yunet", max_side=None), create_detector("mtcnn", max_side=None)

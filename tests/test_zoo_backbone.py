@@ -28,7 +28,7 @@ pytestmark = pytest.mark.skipif(not FILE.is_file(), reason="../shared/backbones/
 def _box_crops(n: int) -> tuple[np.ndarray, list[str]]:
     """The labelled box of the first ``n`` expw_dev faces, squared and resized to 112 px RGB."""
     from wildfer.data.datasets import load_image
-    from wildfer.pipeline.align import crop_boxes
+    from wildfer.geometry.align import crop_boxes
 
     if not (EXPW / "labels.csv").is_file():
         pytest.skip("../shared/data/expw_dev is absent")

@@ -12,8 +12,7 @@ The public face (``wildfer.api``), imported on first use so that ``import wildfe
 
 from . import errors
 from .errors import WildferError
-
-__version__ = "0.1.0"
+from .version import __version__
 
 _API = ("Face", "FrameResult", "Recognizer", "analyze", "read_predictions")
 __all__ = [*_API, "WildferError", "errors", "__version__"]

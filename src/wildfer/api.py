@@ -16,7 +16,7 @@
     df = wildfer.read_predictions("out/predictions.csv")  # `wildfer predict`'s rows as a DataFrame
 
 The same pipeline as ``wildfer predict`` runs underneath (detect -> align -> track -> classify ->
-smooth, :func:`wildfer.pipeline.run.iter_frames`), with its options, so a photo gives the faces
+smooth, :func:`wildfer.pipeline.frames.iter_frames`), with its options, so a photo gives the faces
 ``predict`` writes to ``predictions.csv`` for it. Coordinates are pixels of the image as given:
 ``box`` is ``(x0, y0, x1, y1)``, ``landmarks`` five ``(x, y)``: left eye, right eye, nose, left
 and right mouth corner ("left" as seen in the image). Bad input raises
@@ -80,7 +80,7 @@ class FrameResult:
 
 
 def _faces(ff, class_names: list[str]) -> list[Face]:
-    """:class:`Face` objects from one :class:`~wildfer.pipeline.run.FrameFaces`."""
+    """:class:`Face` objects from one :class:`~wildfer.pipeline.frames.FrameFaces`."""
     out = []
     for (row, p), lm in zip(ff.rows, ff.landmarks):
         p = np.asarray(p, np.float64)
@@ -136,7 +136,8 @@ class Recognizer:
 
     def __init__(self, model: str | Path = "default", detector: str = "auto", *, backend: str = "auto",
                  threads: int | None = PredictOptions.threads, **options):
-        from .pipeline.run import check_options, load_models
+        from .pipeline.load import load_models
+        from .pipeline.options import check_options
 
         unknown = sorted(set(options) - set(TUNABLE))
         if unknown:
@@ -179,7 +180,7 @@ class Recognizer:
         ``stride``-th decoded frame), in order, lazily: frames are decoded as the loop asks.
         A missing or unreadable file raises :class:`~wildfer.errors.DataError` naming it, at the
         call, before any frame; a video that breaks off mid-stream ends early."""
-        from .pipeline.run import iter_frames
+        from .pipeline.frames import iter_frames
         from .pipeline.sources import expand_inputs, open_frames, probe
 
         src = self._one_source(path, expand_inputs)
@@ -213,7 +214,7 @@ class Recognizer:
         from dataclasses import replace
 
         from .pipeline.live import open_live
-        from .pipeline.run import iter_frames
+        from .pipeline.frames import iter_frames
 
         reader = open_live(url, timeout_s)
         names = self.class_names
@@ -231,7 +232,7 @@ class Recognizer:
         return results()
 
     def _faces_of(self, frames) -> list[Face]:
-        from .pipeline.run import iter_frames
+        from .pipeline.frames import iter_frames
 
         (ff,) = iter_frames(frames, False, 0.0, self.classifier, self.detectors["image"], self.options)
         return _faces(ff, self.class_names)
@@ -268,7 +269,7 @@ def read_predictions(path: str | Path):
     given to ``predict``), ``frame``, ``face_id`` (int), ``time_s``, ``x0``..``y1``, ``score``,
     ``p_<class>`` (float), ``label`` (str). Needs pandas (``pip install 'wildfer[pandas]'``).
     """
-    from .pipeline.results import FIXED_COLUMNS
+    from .outputs.results import FIXED_COLUMNS
 
     try:
         import pandas as pd

@@ -247,8 +247,9 @@ def predict(
 ) -> None:
     """Expressions of every face in photos and videos -> OUT/predictions.csv and report.html."""
     from .errors import ConfigError, DataError
-    from .pipeline.run import PredictOptions, face_table, run_summary
-    from .pipeline.run import predict as run_predict
+    from .outputs.console import face_table, run_summary
+    from .pipeline.options import PredictOptions
+    from .runners import predict as run_predict
 
     paths = list(inputs or [])
     if demo:
@@ -274,7 +275,7 @@ def predict(
         typer.echo(f"{len(res.resumed)} source(s) finished by an earlier run were kept, not redone")
     typer.echo(face_table(res))
     if res.live:
-        from .pipeline.live import live_line
+        from .outputs.console import live_line
 
         typer.echo(live_line(res.live))
     typer.echo(run_summary(res))
@@ -322,7 +323,7 @@ def preprocess(
     quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
 ) -> None:
     """Aff-Wild2-style 112x112 aligned face crops from your own videos."""
-    from .pipeline.preprocess import preprocess_videos
+    from .runners.preprocess import preprocess_videos
 
     for r in preprocess_videos(videos, out, detect_every=detect_every, max_side=detect_size or None, progress=not quiet):
         folders = ", ".join(f"{k} ({v} crops)" for k, v in r.folders.items()) or "no face found"
@@ -341,7 +342,7 @@ def lr_find(
     """LR range test: train briefly with a growing LR and suggest one (seed 003)."""
     require_torch("wildfer lr-find")
     from .config import load_config
-    from .train.lr_find import find_lr
+    from .train.find_lr import find_lr
 
     res = find_lr(_with_plugins(load_config(config, list(overrides or [])), plugin), out, iters)
     typer.echo(f"suggested lr: {res.suggestion:.3g} ({len(res.lrs)} iterations; curve: {out / 'lr_find.png'})")
@@ -377,7 +378,8 @@ def export(
 
     load_plugins(plugin or ())
     try:
-        from .models.onnx_export import export_onnx, read_onnx_meta
+        from .models.onnx_export import export_onnx
+        from .models.onnx_model import read_onnx_meta
     except ImportError as e:
         raise WildferError(f"export needs onnx and onnxruntime: pip install 'wildfer[onnx]' ({e})") from None
     if int8:

@@ -42,7 +42,7 @@ class ModelConfig:
     kwargs: dict = field(default_factory=dict)  # extra keyword arguments for the model builder
     backbone: str | None = None  # pretrained frame network (wildfer.models.backbones), e.g. faceres-deep
     backbone_root: str | None = None  # the unpacked package holding it (None: $WILDFER_BACKBONES)
-    # How faces are aligned for it (wildfer.pipeline.align): None = the backbone's own template
+    # How faces are aligned for it (wildfer.geometry.align): None = the backbone's own template
     # (opencv-zoo-fer: abaw), else fer; margin: more of the face's surroundings in the crop.
     template: str | None = _one_of((None, "fer", "abaw"), None)
     margin: float = 0.0

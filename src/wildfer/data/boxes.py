@@ -104,7 +104,7 @@ def match_faces(data: BoxSet, detector, detections: dict | None = None, progress
     detect each photo once."""
     from tqdm.auto import tqdm
 
-    from ..pipeline.track import iou_matrix
+    from ..geometry.boxes import iou_matrix
     from .datasets import load_image
 
     iou = np.zeros(len(data), np.float32)
@@ -205,7 +205,7 @@ def box_faces(root: str | Path, in_chans: int = 1, size: int = 48, detector: str
     import torch
 
     from ..detectors import create_photo_detector
-    from ..pipeline.align import align_faces, crop_boxes
+    from ..geometry.align import align_faces, crop_boxes
     from .datasets import ArrayDataset, load_image
 
     data, report = read_boxes(root)

@@ -69,7 +69,7 @@ class ArrayDataset:
     def from_numpy(cls, images: np.ndarray, targets, label_set, size: int, in_chans: int, soft=None, groups=None,
                    template: str = "fer", margin: float = 0.0):
         """``template``/``margin`` other than FER2013's own framing (``fer``, 0) warp the crops
-        there (:func:`wildfer.pipeline.align.reframe`) instead of resizing them."""
+        there (:func:`wildfer.geometry.align.reframe`) instead of resizing them."""
         import torch
         import torch.nn.functional as F
 
@@ -78,7 +78,7 @@ class ArrayDataset:
         if t.shape[1] != in_chans:
             t = t.float().mean(1, keepdim=True) if in_chans == 1 else t.expand(-1, in_chans, -1, -1)
         if (template, margin) != ("fer", 0.0):
-            from ..pipeline.align import reframe
+            from ..geometry.align import reframe
 
             t = torch.from_numpy(reframe(t.round().clamp(0, 255).to(torch.uint8).numpy(), size, template, margin))
         elif t.shape[-1] != size:
@@ -134,7 +134,7 @@ class FileDataset:
         if self.framing is None or tuple(self.framing) == ("fer", 0.0):
             arrs = [load_image(self.paths[i], self.in_chans, self.size) for i in idx]
             return np.ascontiguousarray(np.stack(arrs).transpose(0, 3, 1, 2))
-        from ..pipeline.align import reframe
+        from ..geometry.align import reframe
 
         return np.concatenate([reframe(load_image(self.paths[i], self.in_chans).transpose(2, 0, 1)[None], self.size,
                                        *self.framing) for i in idx])
@@ -172,7 +172,7 @@ class FaceArrays:
         if x.shape[-1] != in_chans:
             x = x.astype(np.float32).mean(-1, keepdims=True) if in_chans == 1 else np.repeat(x, in_chans, -1)
         if (template, margin) != ("fer", 0.0):
-            from ..pipeline.align import reframe
+            from ..geometry.align import reframe
 
             x = np.clip(np.round(x), 0, 255).astype(np.uint8).transpose(0, 3, 1, 2)
             return cls(reframe(x, size, template, margin), np.asarray(targets, np.int64), label_set, groups=groups)

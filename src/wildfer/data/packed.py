@@ -435,7 +435,7 @@ def source_dataset(dataset: str, root: str | Path, split: str = "Training", labe
     folder) with the ``frames`` folder; ``folder``: ``root/<class>/*``.
     """
     if dataset == "fer2013":
-        from .builders import fer_views
+        from .views import fer_views
         from .fer2013 import read_fer2013
 
         full = read_fer2013(root)

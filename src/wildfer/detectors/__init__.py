@@ -15,6 +15,9 @@ landmarks in that frame's pixels; :mod:`.registry`) and is built by name with
 complete one). OpenCV's Haar cascades are not offered: the opencv-python-headless 5.x wheel ships
 no cascade files, and Haar gives no landmarks. Importing this package imports no torch and no
 onnxruntime: each detector imports its runtime when it is built.
+
+It may import ``geometry`` and the package's low modules (``errors``, ``ortsession``), and, for
+``predict``'s photo settings, ``pipeline.options`` (which imports nothing but ``errors``).
 """
 
 from __future__ import annotations

@@ -69,7 +69,7 @@ LANDMARKS_5 = np.array([[0.3094, 0.3908], [0.6906, 0.3908], [0.5, 0.6137], [0.34
 def keypoint_frame() -> np.ndarray:
     """The 4 reference points ``(4, 2)`` BlazeFace's eyes, nose tip and mouth centre are mapped to
     when :data:`LANDMARKS_5` is measured: the ``fer`` template's eyes, nose and mouth midpoint."""
-    from ..pipeline.align import TEMPLATES
+    from ..geometry.align import TEMPLATES
 
     t = TEMPLATES["fer"]
     return np.concatenate([t[:3], t[3:].mean(0, keepdims=True)])
@@ -79,7 +79,7 @@ def five_landmarks(keypoints: np.ndarray, points: np.ndarray = LANDMARKS_5) -> n
     """MTCNN-style landmarks ``(N, 5, 2)`` from BlazeFace keypoints ``(N, 6, 2)`` (pixels): the
     similarity that puts :func:`keypoint_frame` onto each face's first 4 keypoints, applied to
     ``points`` (5, 2) (:data:`LANDMARKS_5`)."""
-    from ..pipeline.align import similarity_transform
+    from ..geometry.align import similarity_transform
 
     ref = keypoint_frame()
     out = np.empty((len(keypoints), 5, 2), np.float32)

@@ -3,7 +3,7 @@
 Two schedules, by what :class:`DetectionSchedule` is given:
 
 - **plain** (no check detector): the detector on every ``detect_every``-th processed frame,
-  optical flow (:func:`.track.propagate`) carrying the faces between.
+  optical flow (:func:`.flow.propagate`) carrying the faces between.
 - **checked**: a fast detector (BlazeFace) and a slow, complete one (MTCNN) that checks it. On a
   *check frame* both run and the slow one's faces are kept. If the fast detector found every one
   of them (IoU >= ``AGREE_IOU``), the frames up to the next check get the fast detector alone,
@@ -17,7 +17,7 @@ Two schedules, by what :class:`DetectionSchedule` is given:
   video the fast detector handles (one or a few large faces, or none) thus runs at the fast
   detector's speed, and one with faces it misses keeps MTCNN's completeness.
 
-Photos always get one detector alone (run.py).
+Photos always get one detector alone (:func:`wildfer.pipeline.load.load_models`).
 """
 
 from __future__ import annotations
@@ -25,9 +25,11 @@ from __future__ import annotations
 import time
 
 import numpy as np
-from ..pipeline.align import similarity_transform
-from ..pipeline.assign import linear_sum_assignment
-from ..pipeline.track import flow_grey, iou_matrix, propagate
+
+from ..geometry.align import similarity_transform
+from ..geometry.assign import linear_sum_assignment
+from ..geometry.boxes import iou_matrix
+from .flow import flow_grey, propagate
 from .registry import Detector, Faces
 
 # A slow detector's face counts as found by the fast detector at this overlap (the overlap at

@@ -12,6 +12,7 @@ from functools import partial
 
 import numpy as np
 
+from ..geometry.boxes import iou_matrix
 from .registry import Faces, create_detector, register_detector
 
 SAME_IOU = 0.3  # two detectors' boxes of one face overlap far more than this (median IoU ~0.8)
@@ -25,8 +26,6 @@ class UnionDetector:
         self.name = f"{first.name}+{second.name}"
 
     def __call__(self, rgb: np.ndarray) -> Faces:
-        from ..pipeline.track import iou_matrix
-
         a, b = self.first(rgb), self.second(rgb)
         if not len(b):
             return a

@@ -25,7 +25,7 @@ import numpy as np
 from ..data.boxes import MIN_IOU, cached_matches, photos_rows, match_faces, read_boxes
 from ..data.datasets import load_image
 from ..detectors import create_photo_detector
-from ..pipeline.align import align_faces, crop_boxes
+from ..geometry.align import align_faces, crop_boxes
 from ..pipeline.classify import Classifier
 from .metrics import classification_metrics
 from .predict import predictions_in

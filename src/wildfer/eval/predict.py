@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..labels import LabelSet
-from ..models.preprocess import normalize
+from ..models.preprocess import normalize, softmax
 
 
 def predict_dataset(model, mean, std, ds, batch_size: int = 256, progress=None, device=None) -> np.ndarray:
@@ -20,8 +20,6 @@ def predict_dataset(model, mean, std, ds, batch_size: int = 256, progress=None, 
     batches = [list(range(i, min(i + batch_size, n))) for i in range(0, n, batch_size)]
     out = []
     if isinstance(model, OnnxModel):
-        from ..pipeline.classify import softmax
-
         for x, _ in batch_loader(ds, batches, numpy=True):
             out.append(softmax(model(normalize(np.asarray(x), mean, std))))
             if progress is not None:

@@ -28,6 +28,9 @@ SHIPPED = {
 # importable (same classes and preprocessing, faster; benchmarks/RESULTS.md).
 INT8_COPY = {"default": "default-int8", "fast": "fast-int8"}
 META_KEY = "wildfer"
+# An exported ONNX graph's input and output names (its layout: :mod:`.onnx_model`); the exporter
+# writes them, the runner feeds and reads them.
+INPUT, OUTPUT = "input", "logits"
 FORMAT_VERSION = 1
 
 
@@ -51,7 +54,7 @@ class WeightsMeta:
     # the training sets and their licences (wildfer.data.lineage): [{"dataset", "licence", "root"}]
     datasets: list = field(default_factory=list)
     format: int = FORMAT_VERSION
-    # How its input crops are aligned (wildfer.pipeline.align): the template the 5 landmarks are
+    # How its input crops are aligned (wildfer.geometry.align): the template the 5 landmarks are
     # moved onto and the margin around it; predict, evaluate and the readers crop faces this way.
     template: str = "fer"
     margin: float = 0.0

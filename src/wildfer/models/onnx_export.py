@@ -29,7 +29,7 @@ import torch
 from torch import nn
 
 from ..errors import CheckpointError, ConfigError
-from .onnx_model import INPUT, OUTPUT, OnnxModel, read_onnx_meta  # noqa: F401  (the runner, re-exported)
+from .meta import INPUT, OUTPUT
 from .weights import META_KEY, WeightsMeta, load_model
 
 # Opset 17 is supported by onnxruntime >= 1.13 (our floor is 1.18) and by the legacy exporter.

@@ -17,15 +17,13 @@ import numpy as np
 
 from ..errors import CheckpointError
 from ..ortsession import cpu_session
-from .meta import META_KEY, WeightsMeta, is_onnx, parse_meta, resolve
-
-INPUT, OUTPUT = "input", "logits"
+from .meta import INPUT, META_KEY, OUTPUT, WeightsMeta, is_onnx, parse_meta, resolve
 
 
 def _meta_of(session, path: Path) -> WeightsMeta:
     raw = session.get_modelmeta().custom_metadata_map.get(META_KEY)
     if raw is None:
-        from .peers import peer_meta, peer_of, peers
+        from .peers import peer_of, peers
 
         peer = peer_of(path)
         if peer is None:
@@ -89,3 +87,17 @@ class OnnxModel:
                                    for i in range(len(feed))]) if len(feed) else np.zeros((0, len(self.meta.label_names)),
                                                                                           np.float32)
         return self.session.run([self.output], {self.input: feed})[0]
+
+
+def peer_meta(cfg) -> WeightsMeta:
+    """Metadata for a peer's file (:mod:`.peers`; ``cfg`` its registry entry) as it ships: logits
+    in ``cfg.classes`` order."""
+    from ..labels import label_set_from_names
+
+    labels = label_set_from_names(cfg.classes)
+    if cfg.channel_order != "rgb":
+        raise NotImplementedError(f"peer {cfg.name}: only RGB-input peers are supported")
+    return WeightsMeta(model=f"peer:{cfg.name}", labels=labels.key, label_names=list(labels.names),
+                       input_size=cfg.input_size, in_chans=3, mean=list(cfg.mean), std=list(cfg.std),
+                       metrics={"precision": "int8"}, template=cfg.template or "fer",
+                       datasets=[{"dataset": cfg.lineage_data, "licence": cfg.license, "root": cfg.upstream}])

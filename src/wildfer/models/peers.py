@@ -2,9 +2,9 @@
 --model opencv-zoo-fer`` or ``--model PATH.onnx``).
 
 A peer is a :mod:`.pretrained` entry whose file is a whole classifier (``classes`` set): its ONNX
-file carries no wildfer metadata, so the metadata is made from the entry (its classes, input
-size, colour order, normalisation and alignment template), and a file is recognised by its
-sha256, never by its name. The file is the user's copy (``WILDFER_BACKBONES``), checked as a
+file carries no wildfer metadata, so :mod:`.onnx_model` makes the metadata from the entry (its
+classes, input size, colour order, normalisation and alignment template), and a file is
+recognised by its sha256, never by its name. The file is the user's copy (``WILDFER_BACKBONES``), checked as a
 backbone is. No torch.
 """
 
@@ -13,8 +13,6 @@ from __future__ import annotations
 import hashlib
 from pathlib import Path
 
-from ..labels import label_set_from_names
-from .meta import WeightsMeta
 from .pretrained import BACKBONES, BackboneCfg, check_sha, locate
 
 
@@ -36,14 +34,3 @@ def peer_of(path: str | Path) -> BackboneCfg | None:
     """The peer whose file ``path`` is (by sha256), or None."""
     h = hashlib.sha256(Path(path).read_bytes()).hexdigest()
     return next((c for c in peers().values() if c.sha256 == h), None)
-
-
-def peer_meta(cfg: BackboneCfg) -> WeightsMeta:
-    """Metadata for the peer's file as it ships: logits in ``cfg.classes`` order."""
-    labels = label_set_from_names(cfg.classes)
-    if cfg.channel_order != "rgb":
-        raise NotImplementedError(f"peer {cfg.name}: only RGB-input peers are supported")
-    return WeightsMeta(model=f"peer:{cfg.name}", labels=labels.key, label_names=list(labels.names),
-                       input_size=cfg.input_size, in_chans=3, mean=list(cfg.mean), std=list(cfg.std),
-                       metrics={"precision": "int8"}, template=cfg.template or "fer",
-                       datasets=[{"dataset": cfg.lineage_data, "licence": cfg.license, "root": cfg.upstream}])

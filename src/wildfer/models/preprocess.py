@@ -1,4 +1,5 @@
-"""Pixel preprocessing shared by training, evaluation and inference."""
+"""Pixel preprocessing shared by training, evaluation and inference, and the softmax that turns an
+ONNX model's logits into probabilities (evaluation, inference and the int8 check alike)."""
 
 from __future__ import annotations
 
@@ -24,3 +25,11 @@ def normalize(x, mean: list[float], std: list[float]):
     m = torch.tensor(mean, dtype=x.dtype, device=x.device).view(-1, 1, 1)
     s = torch.tensor(std, dtype=x.dtype, device=x.device).view(-1, 1, 1)
     return (x - m) / s
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of float logits ``(B, K)`` in float32 (as ``torch.softmax`` computes it:
+    the maximum subtracted first)."""
+    z = np.asarray(logits, np.float32)
+    z = np.exp(z - z.max(axis=-1, keepdims=True))
+    return z / z.sum(axis=-1, keepdims=True)

@@ -47,7 +47,7 @@ class BackboneCfg:
     num_features: int
     get: str  # how a user gets the package
     format: str = "tfjs"  # tfjs: model.json + shards (sha256 of the shards) | onnx-int8: one file (its sha256)
-    # the alignment its training crops followed (wildfer.pipeline.align.TEMPLATES), None when unknown
+    # the alignment its training crops followed (wildfer.geometry.align.TEMPLATES), None when unknown
     template: str | None = None
     # the classes of the network's own classifier, when it has one: a model's head can start from it
     classes: tuple[str, ...] = ()

@@ -26,8 +26,10 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
-from .onnx_export import INPUT, OnnxModel, export_model, read_onnx_meta
-from .preprocess import normalize
+from .meta import INPUT
+from .onnx_export import export_model
+from .onnx_model import OnnxModel, read_onnx_meta
+from .preprocess import normalize, softmax
 from .weights import META_KEY, WeightsMeta, is_onnx, load_model, resolve
 
 _IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
@@ -53,7 +55,7 @@ def calibration_faces(source: str | Path, meta: WeightsMeta, n: int = 512) -> np
         ds, _, _ = box_faces(src, c, s, progress=False, template=meta.template, margin=meta.margin)
         faces = ds.images[:n].numpy()
     elif src.is_dir():
-        from ..pipeline.align import reframe
+        from ..geometry.align import reframe
 
         files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)[:n]
         faces = np.stack([load_image(p, c, s).transpose(2, 0, 1) for p in files]) if files else np.zeros((0,))
@@ -97,8 +99,6 @@ def agreement(float_model, int8_model, faces: np.ndarray, meta: WeightsMeta, bat
     ``int8_agreement`` (share of faces with the same top class) and ``int8_mean_abs_prob_diff``
     (mean over faces and classes of |p_int8 - p_float|). On the calibration faces the ranges were
     fitted on, so an optimistic figure; benchmarks/RESULTS.md has held-out accuracy."""
-    from ..pipeline.classify import softmax
-
     same, diff = 0, 0.0
     for i in range(0, len(faces), batch):
         x = normalize(faces[i : i + batch], meta.mean, meta.std)  # NumPy in, NumPy out (OnnxModel)

@@ -1,12 +1,12 @@
 """An ensemble member's crop made from the ensemble's own crop, inside the graph.
 
 Crops of one face at two templates differ by a fixed similarity transform (both are defined by
-where the same 5 landmarks go, :mod:`wildfer.templates`), and a ``fer`` crop lies inside an
+where the same 5 landmarks go, :mod:`wildfer.geometry.templates`), and a ``fer`` crop lies inside an
 ``abaw`` crop of the same face. So an ensemble of a 112 px ``abaw`` member and a 48 px ``fer``
 member needs one crop per face: the ensemble's (the widest), from which :class:`Reframe` derives
 the other member's crop in the graph: the fixed similarity transform between the two templates
 sampled bilinearly at the member's pixels (``grid_sample``, pixel centres at integer coordinates
-as ``cv2.warpAffine`` has them, edges replicated as :func:`wildfer.pipeline.align.align_faces`
+as ``cv2.warpAffine`` has them, edges replicated as :func:`wildfer.geometry.align.align_faces`
 does), then grey (ITU-R 601 luma, as the crops of grey members are made) and the member's own
 normalisation. Measured against crops cut from the photo directly (benchmarks/bench_reframe.py,
 RESULTS.md "An ensemble's members and their crops"): plain bilinear sampling matched them better
@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..templates import similarity_transform, template_points
+from ..geometry.templates import similarity_transform, template_points
 
 LUMA = (0.299, 0.587, 0.114)
 

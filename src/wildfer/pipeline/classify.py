@@ -16,7 +16,7 @@ import numpy as np
 
 from ..errors import ConfigError
 from ..models.meta import INT8_COPY, is_onnx, model_label
-from ..models.preprocess import normalize
+from ..models.preprocess import normalize, softmax
 from ..runtime import require_torch
 
 BACKENDS = ("auto", "torch", "onnx")
@@ -100,7 +100,7 @@ class Classifier:
 
     @property
     def template(self) -> str:
-        """The alignment template its crops follow (:mod:`wildfer.pipeline.align`)."""
+        """The alignment template its crops follow (:mod:`wildfer.geometry.align`)."""
         return self.meta.template
 
     @property
@@ -122,11 +122,3 @@ class Classifier:
             x = normalize(torch.from_numpy(np.ascontiguousarray(crops)), self.meta.mean, self.meta.std)
             x = x.contiguous(memory_format=torch.channels_last)
             return torch.softmax(self.model(x).float(), dim=1).numpy()
-
-
-def softmax(logits: np.ndarray) -> np.ndarray:
-    """Row-wise softmax of float logits ``(B, K)`` in float32 (as ``torch.softmax`` computes it:
-    the maximum subtracted first)."""
-    z = np.asarray(logits, np.float32)
-    z = np.exp(z - z.max(axis=-1, keepdims=True))
-    return z / z.sum(axis=-1, keepdims=True)

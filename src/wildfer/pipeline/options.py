@@ -44,16 +44,16 @@ class PredictOptions:
     abaw: bool = False
     plots: bool = True
     progress: bool = True
-    resume: bool = False  # skip sources a previous run into the same folder finished (pipeline.resume)
-    overwrite: bool = False  # delete a previous run's outputs in the folder first (pipeline.outdir)
+    resume: bool = False  # skip sources a previous run into the same folder finished (outputs.resume)
+    overwrite: bool = False  # delete a previous run's outputs in the folder first (outputs.outdir)
     # Modules imported before the classifier is built, in every worker too (--plugin; wildfer.plugins).
     plugins: tuple[str, ...] = ()
     # torch threads. 1 by default: on this shared 2-core machine MTCNN ran 0.11 s/frame with 1
     # thread and 0.38 s/frame with 2 (OpenMP threads fight the other load); raise it on idle cores.
     threads: int | None = 1
     # Worker processes, each with its own model, detector and ``threads`` torch threads; sources
-    # are spread over them and their rows merged in input order (pipeline.parallel). 1 = in-process.
-    # With ``ray``: Ray actors (pipeline.ray_exec); 0 = as many as the cluster's CPUs hold.
+    # are spread over them and their rows merged in input order (runners.parallel). 1 = in-process.
+    # With ``ray``: Ray actors (runners.ray_exec); 0 = as many as the cluster's CPUs hold.
     workers: int = 1
     # Ray cluster to run the sources on: "local" (started for the run), "auto", "HOST:PORT" or
     # "ray://HOST:10001" (a running one); None = this machine only (``workers``).

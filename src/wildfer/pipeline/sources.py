@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import glob
 import queue
+import re
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ class MediaError(DataError):
 
 @dataclass
 class Source:
-    path: Path  # a live stream: a file-name-safe stand-in (:func:`.live.stream_name`), never opened
+    path: Path  # a live stream: a file-name-safe stand-in (:func:`stream_name`), never opened
     kind: str  # "video" | "image" (a live stream: "video")
     url: str | None = None  # a live stream: what PyAV opens (the URL, or /dev/videoN); None for files
 
@@ -52,8 +53,6 @@ class Source:
         (its password, if any, replaced by ``***``)."""
         if self.url is None:
             return str(self.path)
-        from .live import redact
-
         return redact(self.url)
 
     @property
@@ -96,6 +95,45 @@ class DecodeInfo:
         return f"decoding stopped after {self.frames_decoded}{of} ({why})"
 
 
+STREAM_SCHEMES = ("rtsp", "rtsps", "udp", "http", "https")
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://")
+_CAMERA = re.compile(r"^/dev/video(\d+)$")
+
+
+def redact(url: str) -> str:
+    """``url`` with the password of its ``user:password@`` part, if any, replaced by ``***``."""
+    return re.sub(r"^([A-Za-z][A-Za-z0-9+.-]*://[^/@:]*):[^/@]*@", r"\1:***@", url)
+
+
+def stream_name(url: str) -> str:
+    """A file-name-safe name for a live source's outputs (no dot: it is also the stem):
+    ``udp-127-0-0-1-5000``, ``video0``."""
+    cam = _CAMERA.match(url)
+    if cam:
+        return f"video{cam.group(1)}"
+    rest = redact(url).replace(":***@", "@")
+    name = re.sub(r"[^A-Za-z0-9_-]+", "-", rest).strip("-")
+    return name[:80] or "stream"
+
+
+def live_source(s: str) -> Source | None:
+    """The live :class:`Source` that ``s`` names (a stream URL or ``/dev/videoN``), None for a
+    path; raises :class:`MediaError` for a URL wildfer does not read, naming it as given."""
+    m = _URL.match(s)
+    if m:
+        if m.group(1).lower() not in STREAM_SCHEMES:
+            raise MediaError(f"{redact(s)}: {m.group(1)}:// URLs are not read; give a file, folder or glob, or a "
+                             f"live stream ({', '.join(x + '://' for x in STREAM_SCHEMES)})")
+        return Source(Path(stream_name(s)), "video", url=s)
+    cam = _CAMERA.match(s)
+    if cam:
+        if not Path(s).exists():
+            raise MediaError(f"camera {cam.group(1)} ({s}): no such device; is a camera connected "
+                             "(ls /dev/video*)?")
+        return Source(Path(stream_name(s)), "video", url=s)
+    return None
+
+
 def _kind_of(path: Path) -> str:
     ext = path.suffix.lower()
     if ext in IMAGE_EXTS:
@@ -113,8 +151,6 @@ def expand_inputs(inputs: list[str | Path]) -> list[Source]:
     name. Raises :class:`MediaError` for a missing path, an empty file, a glob or folder that
     matches no media file, a file with an unknown extension given explicitly, or a URL not read.
     """
-    from .live import live_source
-
     out: list[Source] = []
     for raw in inputs:
         s = str(raw)

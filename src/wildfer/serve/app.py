@@ -169,7 +169,7 @@ def _annotated_jpeg(path: Path, faces, class_names: list[str]) -> bytes:
     from PIL import Image
 
     from ..data.datasets import load_image
-    from ..pipeline.render import draw_rows
+    from ..outputs.render import draw_rows
 
     img = np.array(load_image(path, 3))
     if faces:
@@ -189,7 +189,7 @@ def _start_ray(address: str | None):
         return None
     import signal
 
-    from ..pipeline.ray_exec import import_ray
+    from ..runners.ray_exec import import_ray
 
     ray = import_ray()
     os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")  # nothing leaves the machine
@@ -430,7 +430,7 @@ def serve(cfg: ServeConfig) -> None:
     cfg = resolve(cfg)
     _check_port(cfg.host, cfg.port)
     if cfg.ray:
-        from ..pipeline.ray_exec import check_ray
+        from ..runners.ray_exec import check_ray
 
         check_ray(cfg.ray)  # Ray installed, something at that address: one line before starting
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")

@@ -1,6 +1,6 @@
 """One video job's process: ``python -m wildfer.serve.runner JOB_FOLDER PARENT_PID [--ray ADDRESS]``.
 
-Runs ``wildfer predict`` (:func:`wildfer.pipeline.run.predict`, ``resume=True``) on the job's
+Runs ``wildfer predict`` (:func:`wildfer.runners.predict`, ``resume=True``) on the job's
 ``input<.ext>`` into its ``out/``, from inside the job folder (so outputs name the input
 ``input<.ext>``, never a server path), writes ``progress.json`` as frames are processed and
 ``result.json`` last (layout: :mod:`wildfer.serve.jobs`). It dies with the server that started
@@ -55,7 +55,8 @@ def run(folder: Path, ray: str | None) -> dict:
     """The job's outcome (``result.json``'s content) after running predict on it."""
     from ..errors import WildferError
     from ..pipeline.options import PredictOptions
-    from ..pipeline.run import predict, run_summary
+    from ..outputs.console import run_summary
+    from ..runners import predict
 
     job = read_json(folder / "job.json") or {}
     name, shown = job.get("input", ""), job.get("filename") or "upload"

@@ -27,6 +27,7 @@ from ..config import TrainConfig
 from ..errors import ConfigError
 
 WHERE = ("name", "out_dir")  # where a run lives, not what it trains
+DRY_MARKER = "DRY_RUN"  # marks a dry run's scratch folder (rundir writes it); runs_report leaves those out
 
 
 def flatten(d: dict, cls: type = TrainConfig, prefix: str = "") -> dict[str, Any]:
@@ -178,8 +179,6 @@ def runs_table(runs: list[RunSummary], root: Path) -> tuple[list[str], list[list
 
 def runs_report(root: str | Path, csv_path: str | Path | None = None) -> str:
     """``wildfer runs``: the Markdown table of the run folders under ``root`` (and ``csv_path``)."""
-    from .rundir import DRY_MARKER
-
     root = Path(root)
     found, scratch = find_runs(root, DRY_MARKER)
     if not found:

@@ -17,7 +17,7 @@ faces/s, learnt from the full-width one (``recipes/fer_student_hires.yaml``), an
 learns from the pretrained-backbone ``default`` (``recipes/fast_student.yaml``). A teacher with
 another input size or colour mode labels the student's images resized to its own; one with another
 alignment template (a 112 px ``abaw`` teacher for a 48 px ``fer`` student) labels them warped
-from the student's template to its own (:func:`wildfer.pipeline.align.reframe`; the teacher's
+from the student's template to its own (:func:`wildfer.geometry.align.reframe`; the teacher's
 wider field beyond the student's crop is filled by edge replication).
 """
 
@@ -118,7 +118,7 @@ class _Reframed(_Resized):
         self.source, self.target = source, target
 
     def load(self, idx):
-        from ..pipeline.align import reframe
+        from ..geometry.align import reframe
 
         x = self.ds.load(idx)
         if x.shape[1] != self.in_chans:

@@ -8,7 +8,8 @@ rule: the minimum is already at the edge of divergence). With ``optim.head_lr`` 
 its ratio to the body. Batches come from reserved epoch numbers (``1_000_000 + k``), so the test
 never reuses the training run's draws and is reproducible from the seed.
 
-Outputs ``lr_find.json`` (suggestion and curve), ``lr_find.csv`` and, from the CLI, ``lr_find.png``.
+Outputs ``lr_find.json`` (suggestion and curve), ``lr_find.csv`` and, from ``wildfer lr-find``
+(:mod:`.find_lr`), ``lr_find.png``.
 """
 
 from __future__ import annotations
@@ -107,36 +108,3 @@ def lr_for_run(cfg: TrainConfig, model, batcher, weight, run: Path, resume: bool
     if not quiet:
         print(f"LR range test: training with lr={lr:.3g} (curve: {run / 'lr_find.csv'})")
     return with_lr(cfg, lr)
-
-
-def find_lr(cfg: TrainConfig, out: Path, iters: int | None = None, quiet: bool = False) -> LRFindResult:
-    """``wildfer lr-find``: the range test alone; writes lr_find.json/.csv/.png into ``out``."""
-    from .loop import prepare
-    from .losses import class_weights
-
-    if cfg.threads:
-        torch.set_num_threads(cfg.threads)
-    cfg, bundle, train, model, batcher = prepare(cfg, quiet)
-    weight = class_weights(train.targets, len(bundle.label_set), cfg.loss.class_weights)
-    res = lr_range_test(model, batcher, cfg, weight, iters)
-    res.write(out)
-    _plot(res, out / "lr_find.png")
-    return res
-
-
-def _plot(res: LRFindResult, path: Path) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(5, 3.2))
-    ax.plot(res.lrs, res.smoothed)
-    ax.axvline(res.suggestion, color="k", ls="--", lw=1, label=f"suggested {res.suggestion:.2g}")
-    ax.set_xscale("log")
-    ax.set_xlabel("learning rate")
-    ax.set_ylabel("smoothed training loss")
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)

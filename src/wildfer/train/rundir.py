@@ -28,10 +28,9 @@ from typing import Literal
 
 from ..config import TrainConfig, from_dict, load_config, to_dict
 from ..errors import ConfigError
-from .compare import WHERE, best_record, config_changes, describe_changes, read_log
+from .compare import DRY_MARKER, WHERE, best_record, config_changes, describe_changes, read_log
 
 DRY_RUN_DIR = "dry_run"
-DRY_MARKER = "DRY_RUN"
 STATE = "last.state.safetensors"
 WORK = ("last.safetensors", STATE, "best.safetensors")  # with log.jsonl lines: a run's work
 OWN_LOGS = ("log.jsonl", "steps.csv", "lr_find.json", "lr_find.csv")  # what a fresh start clears

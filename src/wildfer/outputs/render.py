@@ -15,9 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ..pipeline.sources import open_frames
 from .audio import AudioCopy
 from .results import SourceLog
-from .sources import open_frames
 
 MAX_PLOTTED_PEOPLE = 12
 # One colour per class index (RGB): matplotlib's tab10, the colours of the timeline plot's stack,
@@ -221,7 +221,7 @@ def annotate_video(log: SourceLog, path: Path, stride: int = 1) -> Path:
     the source's sound (:mod:`.audio`).
 
     Frames not processed (``stride``) show the last processed frame's boxes, up to a shot cut
-    (:mod:`.cuts`): a new shot shows none until its first processed frame. Decoding twice costs
+    (:mod:`wildfer.pipeline.cuts`): a new shot shows none until its first processed frame. Decoding twice costs
     time but keeps memory flat: no frame is held between the two passes.
     """
     import av

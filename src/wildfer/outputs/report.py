@@ -38,10 +38,11 @@ from urllib.parse import quote
 
 import numpy as np
 
-from .options import PredictOptions
+from ..pipeline.options import PredictOptions
+from ..pipeline.sources import Source
+from ..version import __version__
 from .render import annotated_photo, class_color, text_color
 from .results import SourceLog
-from .sources import Source
 
 SECTIONS_DIR = ".sections"
 PHOTO_SIDE = 320  # px, the longer side of a photo's thumbnail on the page (106 photos: ~1.6 MB in all)
@@ -332,8 +333,6 @@ def write_report(out: Path, sources: list[Source], names: list[str], opts: Predi
     """``out/report.html`` (module docstring) for ``sources`` (``names``: their output names), in
     input order. ``classifier``: ``Classifier.describe()``; ``failed``: source -> one-line error;
     ``resumed``: sources finished by an earlier run; ``summary``: the run's closing line."""
-    from .. import __version__
-
     defaults = PredictOptions()
     settings = []
     for f in dataclasses.fields(opts):

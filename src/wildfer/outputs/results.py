@@ -23,17 +23,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import ConfigError
-from .sources import DecodeInfo, Source
+from ..pipeline.frames import FaceRow
+from ..pipeline.sources import DecodeInfo, Source
 
 FIXED_COLUMNS = ["source", "frame", "time_s", "face_id", "x0", "y0", "x1", "y1", "label", "score"]
-
-
-@dataclass(frozen=True)
-class FaceRow:
-    frame: int
-    time_s: float
-    face_id: int
-    box: tuple[float, float, float, float]
 
 
 class CSVSink:

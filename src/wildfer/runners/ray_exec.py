@@ -45,13 +45,15 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import ConfigError, WildferError
-from .options import PredictOptions
+from ..outputs.outcome import SourceOutcome
+from ..outputs.results import CSVSink
+from ..outputs.resume import DONE_DIR, mark_done, part_path
+from ..pipeline.load import load_models
+from ..pipeline.options import PredictOptions
+from ..pipeline.sources import Source
 from .parallel import PROGRESS_EVERY_S, InOrder, longest_first
 from .progress import Progress, unit_of
-from .resume import DONE_DIR, mark_done, part_path
-from .results import CSVSink
-from .run import SourceOutcome, load_models, process_source
-from .sources import Source
+from .serial import process_source
 
 
 def import_ray():
@@ -176,7 +178,7 @@ class Worker:
 
 
 def _store(out: Path, name: str, src: Source, oc: SourceOutcome, files: dict[str, bytes]) -> None:
-    """A finished source's files into ``out``, then its done marker (the order :mod:`.resume` needs)."""
+    """A finished source's files into ``out``, then its done marker (the order :mod:`wildfer.outputs.resume` needs)."""
     for rel, data in files.items():
         path = out / rel
         path.parent.mkdir(parents=True, exist_ok=True)

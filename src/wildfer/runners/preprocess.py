@@ -18,10 +18,11 @@ from pathlib import Path
 
 import numpy as np
 
-from .align import align_faces
 from ..detectors import Faces, create_detector
-from .sources import expand_inputs, open_frames, probe
-from .track import IoUTracker, propagate
+from ..detectors.flow import propagate
+from ..geometry.align import align_faces
+from ..pipeline.sources import expand_inputs, open_frames, probe
+from ..pipeline.track import IoUTracker
 
 CROP_SIZE = 112
 
@@ -43,7 +44,7 @@ def preprocess_videos(videos: str | Path, out: str | Path, detector: str = "mtcn
     set_threads(1)  # see PredictOptions.threads
     sources = [s for s in expand_inputs([videos]) if s.kind == "video"]
     if not sources:
-        from .sources import MediaError
+        from ..pipeline.sources import MediaError
 
         raise MediaError(f"{videos}: no video file to preprocess")
     for s in sources:

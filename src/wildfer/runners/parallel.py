@@ -3,7 +3,7 @@
 Each worker process loads the classifier and the detectors once, sets ``--threads`` torch threads,
 then takes one source at a time, the longest first (by the frames its file announces; unknown
 lengths count as longest), so that one long video does not run alone at the end. For each source
-the worker writes, in this order (see :mod:`.resume` for the layout)::
+the worker writes, in this order (see :mod:`wildfer.outputs.resume` for the layout)::
 
     out/.parts/<name>.csv      the predictions.csv header, then the source's rows
     out/summaries/, plots/, annotated/, abaw/    exactly as one process writes them
@@ -34,12 +34,14 @@ from dataclasses import replace
 from pathlib import Path
 
 from ..errors import WildferError
-from .options import PredictOptions
+from ..outputs.outcome import SourceOutcome
+from ..outputs.results import CSVSink
+from ..outputs.resume import merge_part, part_path
+from ..pipeline.load import load_models
+from ..pipeline.options import PredictOptions
+from ..pipeline.sources import Source
 from .progress import Progress, unit_of
-from .resume import merge_part, part_path
-from .results import CSVSink
-from .run import SourceOutcome, load_models, process_source
-from .sources import Source
+from .serial import process_source
 
 PROGRESS_EVERY_S = 0.5  # how often a worker reports its frame count to the parent's bar
 

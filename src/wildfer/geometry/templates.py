@@ -12,7 +12,7 @@ Templates give the 5 positions as fractions of the crop side (x, y in [0, 1]):
 
 A ``margin`` (:func:`template_points`) draws the template's points towards the crop's centre, so
 the crop shows more around the face (``margin`` 0.1: a tenth of the template's field more on each
-side). NumPy only: the crops are cut in :mod:`wildfer.pipeline.align`, and an ensemble member's
+side). NumPy only: the crops are cut in :mod:`wildfer.geometry.align`, and an ensemble member's
 crop is derived from another's in :mod:`wildfer.models.reframe`.
 """
 
@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .errors import ConfigError
+from ..errors import ConfigError
 
 TEMPLATES: dict[str, np.ndarray] = {
     "fer": np.array([[0.3095, 0.3992], [0.6905, 0.3992], [0.5, 0.6143], [0.3390, 0.8008], [0.6610, 0.8008]],

@@ -1,5 +1,5 @@
 """Face alignment: a similarity transform (rotation, uniform scale, shift) from 5 landmarks onto a
-template (:mod:`wildfer.templates`: ``fer``, ``abaw``, and the margin around them), then one
+template (:mod:`wildfer.geometry.templates`: ``fer``, ``abaw``, and the margin around them), then one
 ``cv2.warpAffine`` per face.
 
 A model's metadata names its template and margin, and its crops are made that way. Datasets of
@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..templates import TEMPLATES, similarity_transform, template_points  # noqa: F401  (re-exported)
+from .templates import TEMPLATES, similarity_transform, template_points  # noqa: F401  (re-exported)
 
 def align_faces(rgb: np.ndarray, landmarks: np.ndarray, size: int, in_chans: int = 3,
                 template: str = "fer", margin: float = 0.0) -> np.ndarray:

@@ -31,8 +31,8 @@ import tempfile
 from pathlib import Path
 
 from ..errors import ConfigError, DataError
+from ..pipeline.sources import Source
 from .results import FIXED_COLUMNS, CSVSink
-from .sources import Source
 
 DONE_DIR = ".done"
 PARTS_DIR = ".parts"
