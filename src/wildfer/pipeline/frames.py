@@ -141,7 +141,8 @@ def iter_frames(frames: Iterable[Frame], is_video: bool, fps: float, clf: Classi
             t0 = timer.add("track", t0)
             ff = FrameFaces(fr.index, fr.time_s, [], faces.landmarks.copy(), len(faces))
             if len(faces):
-                pending_crops.append(align_faces(fr.rgb, faces.landmarks, clf.crop_size, clf.in_chans, "fer"))
+                pending_crops.append(align_faces(fr.rgb, faces.landmarks, clf.crop_size, clf.in_chans, clf.template,
+                                                       clf.margin))
                 if on_faces is not None:
                     on_faces(fr.rgb, ids, faces.boxes)
                 for j, (fid, box) in enumerate(zip(ids, faces.boxes)):

@@ -81,7 +81,7 @@ def warm_up(clf, detectors) -> None:
     except WildferError:  # no sample photo: a blank frame warms the first stages at least
         rgb = np.zeros((240, 320, 3), np.uint8)
     faces = detectors["video"](timer=StageTimer())(rgb, True)
-    crops = align_faces(rgb, faces.landmarks, clf.crop_size, clf.in_chans, "fer") if len(faces) else None
+    crops = align_faces(rgb, faces.landmarks, clf.crop_size, clf.in_chans, clf.template, clf.margin) if len(faces) else None
     clf(crops if crops is not None else np.zeros((1, clf.in_chans, clf.crop_size, clf.crop_size), np.uint8))
 
 
