@@ -1,7 +1,8 @@
 """``ensemble``: several trained frame models as one, and test-time mirroring, in one graph.
 
-``forward(x)`` returns ``log(mean_i softmax(member_i(x)))`` (with ``flip``: the mean also runs over
-each member's view of the mirrored face), so a softmax of the output is the averaged probability
+``forward(x)`` returns ``log(sum_i w_i softmax(member_i(x)))`` (``weights`` w_i, equal by
+default and summing to 1; with ``flip`` each member's term is the mean over the face and its
+mirror), so a softmax of the output is the averaged probability
 and everything downstream (predict, evaluate, ONNX export and its int8 copy) treats the ensemble as
 one model with one set of logits. Members share the label set; each keeps its own architecture,
 rebuilt from ``members``: a list of ``{"model": name, "kwargs": {...}}`` as their checkpoints'
@@ -26,22 +27,28 @@ from .registry import create_model, register_model
 class EnsembleClassifier(nn.Module):
     is_temporal = False
 
-    def __init__(self, members: list[nn.Module], flip: bool = False):
+    def __init__(self, members: list[nn.Module], flip: bool = False, weights: list[float] | None = None):
         super().__init__()
         if not members:
             raise ConfigError("model 'ensemble' needs at least one member")
+        w = [1.0] * len(members) if weights is None else [float(v) for v in weights]
+        if len(w) != len(members) or min(w) < 0 or sum(w) <= 0:
+            raise ConfigError(f"model 'ensemble': weights must be {len(members)} numbers >= 0, not all 0; got {weights}")
         self.members = nn.ModuleList(members)
         self.flip = flip
+        self.weights = [v / sum(w) for v in w]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         views = [x, torch.flip(x, dims=[-1])] if self.flip else [x]
-        probs = torch.stack([torch.softmax(m(v).float(), dim=-1) for m in self.members for v in views]).mean(0)
+        probs = sum(w * torch.stack([torch.softmax(m(v).float(), dim=-1) for v in views]).mean(0)
+                    for m, w in zip(self.members, self.weights))
         return torch.log(probs.clamp_min(1e-12))
 
 
 @register_model("ensemble")
 def ensemble(num_classes: int, in_chans: int = 1, input_size: int = 48, members: list | tuple = (), flip: bool = False,
-             drop_rate: float = 0.0, template: str = "fer", margin: float = 0.0) -> EnsembleClassifier:
+             drop_rate: float = 0.0, template: str = "fer", margin: float = 0.0,
+             weights: list | tuple | None = None) -> EnsembleClassifier:
     """``members``: ``[{"model": "resnet18", "kwargs": {...}}, ...]`` (module docstring); ``flip``:
     average each member's prediction with its prediction on the mirrored face; ``template`` /
     ``margin``: how the ensemble's input crop is aligned (a member with its own ``input`` is fed
@@ -59,4 +66,4 @@ def ensemble(num_classes: int, in_chans: int = 1, input_size: int = 48, members:
         net = create_model(spec["model"], num_classes=num_classes, in_chans=chans, input_size=size,
                            **dict(spec.get("kwargs") or {}), **bb)
         built.append(Reframe(net, src, inp) if inp else net)
-    return EnsembleClassifier(built, bool(flip))
+    return EnsembleClassifier(built, bool(flip), None if weights is None else list(weights))
