@@ -4,9 +4,16 @@ end (faces cropped as predict's photo path sees them; a face the detector misses
 e.g. to choose a distillation teacher (issue "Trained in the wild").
 
     .venv/bin/python benchmarks/eval_ensemble.py default fast runs/session4_default.safetensors [--mirror] [--subsets]
+    .venv/bin/python benchmarks/eval_ensemble.py default runs/zoo_wild/best.safetensors --mirror --last-weights 0.3 0.5 0.7
 
-``--mirror`` also averages each model with its prediction on the mirrored face (test-time flip);
-``--subsets`` scores every ensemble of two or more of the models (probabilities computed once).
+Each model sees its own crops (input size, colour mode, alignment template and margin, as its
+metadata names them). ``--mirror`` also averages each model with its prediction on the mirrored
+face (test-time flip); ``--subsets`` scores every ensemble of two or more of the models
+(probabilities computed once); ``--last-weights W...`` scores the ensemble of all models with
+the last one weighted W and the others sharing 1 - W equally. ``--cache DIR`` keeps each model's
+probabilities (keyed by its file's path, size and mtime). Columns: accuracy on PublicTest under
+both label sets and on the boxes folder end to end (a missed face counts wrong), that folder's
+mean per-class recall and its lowest class recall, and the mean of the three accuracies.
 """
 
 from __future__ import annotations
@@ -20,20 +27,32 @@ REPO = Path(__file__).resolve().parents[1]
 DATA = REPO / ".." / "shared" / "data"
 
 
-def probs(model: str, sets: dict, mirror: bool) -> dict:
+def probs(model: str, sets: dict, mirror: bool, cache: Path | None = None) -> dict:
     """``{set name: (N, K) probabilities}`` of one model, in its own label order."""
+    import hashlib
+
     from wildfer.eval.predict import predict_dataset
-    from wildfer.models.weights import load_model
+    from wildfer.models.weights import load_model, read_checkpoint, resolve
     from wildfer.train.distill import _Mirrored
 
+    path = resolve(model)
+    st = path.stat()
+    key = hashlib.sha1(f"{path.resolve()}:{st.st_size}:{st.st_mtime_ns}:{mirror}:{sorted(sets)}".encode()).hexdigest()[:16]
+    hit = cache / f"{key}.npz" if cache else None
+    if hit is not None and hit.is_file():
+        with np.load(hit) as z:
+            return {k: z[k] for k in z.files}, read_checkpoint(model)[1]
     net, meta = load_model(model)
     out = {}
     for name, build in sets.items():
-        ds = build(meta.input_size, meta.in_chans)
+        ds = build(meta.input_size, meta.in_chans, meta.template, meta.margin)
         p = predict_dataset(net, meta.mean, meta.std, ds)
         if mirror:
             p = (p + predict_dataset(net, meta.mean, meta.std, _Mirrored(ds))) / 2
         out[name] = p
+    if hit is not None:
+        cache.mkdir(parents=True, exist_ok=True)
+        np.savez(hit, **out)
     return out, meta
 
 
@@ -44,6 +63,8 @@ def main() -> None:
     ap.add_argument("--boxes", type=Path, default=DATA / "expw_dev")
     ap.add_argument("--mirror", action="store_true")
     ap.add_argument("--subsets", action="store_true", help="score every ensemble of two or more of the models")
+    ap.add_argument("--last-weights", type=float, nargs="+", default=[], metavar="W")
+    ap.add_argument("--cache", type=Path, help="keep each model's probabilities here")
     a = ap.parse_args()
 
     import torch
@@ -58,19 +79,21 @@ def main() -> None:
     full = read_fer2013(a.fer)
     found = {}
 
-    def fer(size, chans):
-        ds, views = fer_views(full, "PublicTest", a.fer, "ferplus", size, chans)
+    def fer(size, chans, template="fer", margin=0.0):
+        ds, views = fer_views(full, "PublicTest", a.fer, "ferplus", size, chans, framing=(template, margin))
         found["fer_views"] = views
         return ds
 
-    def boxes(size, chans):
-        ds, _, hit = box_faces(a.boxes, chans, size, progress=False)
+    def boxes(size, chans, template="fer", margin=0.0):
+        ds, _, hit = box_faces(a.boxes, chans, size, progress=False, template=template, margin=margin)
         found["boxes"] = (ds, hit)
         return ds
 
+    fer(48, 1)  # the labels and the detector's hits, whatever the models' crops (cached models skip their builds)
+    boxes(48, 1)
     got, metas = [], []
     for m in a.models:
-        p, meta = probs(m, {"fer": fer, "boxes": boxes}, a.mirror)
+        p, meta = probs(m, {"fer": fer, "boxes": boxes}, a.mirror, a.cache)
         got.append(p)
         metas.append(meta)
     key = tuple(metas[0].label_set.canonical)
@@ -78,8 +101,9 @@ def main() -> None:
         raise SystemExit("the models' label sets differ: an ensemble needs one class order")
     views = found["fer_views"]
     ds, hit = found["boxes"]
-    print("| model | PublicTest acc (FER2013) | PublicTest acc (FER+) | " + a.boxes.name + " end to end | mean |")
-    print("|---|---:|---:|---:|---:|")
+    print("| model | PublicTest acc (FER2013) | PublicTest acc (FER+) | " + a.boxes.name + " end to end | mean recall "
+          "| lowest recall | mean of the 3 |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     import itertools
 
     rows = [(m, g) for m, g in zip(a.models, got)]
@@ -89,14 +113,22 @@ def main() -> None:
                          {k: np.mean([got[i][k] for i in combo], 0) for k in got[0]}))
     if len(got) > 1 and not a.subsets:
         rows.append(("ensemble: " + " + ".join(a.models), {k: np.mean([g[k] for g in got], 0) for k in got[0]}))
+    for w in a.last_weights:
+        rest = (1 - w) / (len(got) - 1)
+        rows.append((f"ensemble: {' + '.join(a.models)} (last weighted {w:g})",
+                     {k: sum((w if i == len(got) - 1 else rest) * g[k] for i, g in enumerate(got)) for k in got[0]}))
     for name, g in rows:
         accs = []
         for v in views:
             pred = predictions_in(g["fer"], metas[0].label_set, v.label_set)
             accs.append(classification_metrics(v.targets, pred, v.label_set.names)["accuracy"])
         pred = np.where(hit, predictions_in(g["boxes"], metas[0].label_set, ds.label_set), -1)
-        accs.append(classification_metrics(ds.targets, pred, ds.label_set.names)["accuracy"])
-        print(f"| {name} | " + " | ".join(f"{x:.3f}" for x in accs) + f" | {np.mean(accs):.3f} |", flush=True)
+        m = classification_metrics(ds.targets, pred, ds.label_set.names)
+        accs.append(m["accuracy"])
+        recalls = {c: v["recall"] for c, v in m["per_class"].items()}
+        low = min(recalls, key=recalls.get)
+        print(f"| {name} | " + " | ".join(f"{x:.3f}" for x in accs) + f" | {np.mean(list(recalls.values())):.3f} | "
+              f"{low} {recalls[low]:.2f} | {np.mean(accs):.3f} |", flush=True)
 
 
 if __name__ == "__main__":
