@@ -39,7 +39,7 @@ from .pipeline.options import PredictOptions
 # The PredictOptions a Recognizer takes as keyword arguments: how faces are found, tracked and
 # smoothed. The others (outputs, progress, workers, resume) belong to `wildfer predict`'s run.
 TUNABLE = ("detect_max_side", "min_face", "detect_every", "photo_max_side", "photo_min_face", "stride",
-           "smooth_s", "batch_size", "min_iou", "max_missed_s")
+           "smooth_s", "batch_size", "classify_every", "min_iou", "max_missed_s")
 
 
 @dataclass(frozen=True)

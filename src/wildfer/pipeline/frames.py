@@ -7,7 +7,10 @@ time in seconds, its shot). Per frame: find the faces or follow them (a detectio
 cut ends every track; photo: its index), align each onto the model's crop
 (:func:`wildfer.geometry.align.align_faces`), classify the crops in batches that span frames (a
 batch closes at a frame boundary once it holds ``batch_size`` faces) and smooth each person's
-probabilities over ``smooth_s`` seconds (videos). Out: one :class:`FrameFaces` per frame, in order,
+probabilities over ``smooth_s`` seconds (videos). With ``classify_every`` k > 1 (videos, smoothing
+on), a person's face is classified on every k-th frame of its track and whenever its last
+classification is more than half a window ago, so every window holds a classified face; the
+frames between take the window's mean of those, which smoothing gives every face anyway. Out: one :class:`FrameFaces` per frame, in order,
 frames without a face included. Frames are decoded one at a time; smoothed rows leave the smoother
 as soon as their window is complete, so a video is never held in memory.
 
@@ -72,6 +75,12 @@ class FrameFaces:
     _waiting: int = 0  # faces whose probabilities the smoother has not released yet
 
 
+def _due(last: tuple[int, float] | None, k: int, t: float, every: int, half_s: float) -> bool:
+    """Whether a face is classified on processed frame ``k`` at ``t`` seconds, its track's last
+    classification being ``last`` ``(frame counter, time)`` (None: never)."""
+    return last is None or every <= 1 or k - last[0] >= every or t - last[1] > half_s
+
+
 def iter_frames(frames: Iterable[Frame], is_video: bool, fps: float, clf: Classifier,
                 schedule: Callable[..., DetectionSchedule],
                 opts: PredictOptions, timer: StageTimer | None = None,
@@ -95,6 +104,8 @@ def iter_frames(frames: Iterable[Frame], is_video: bool, fps: float, clf: Classi
     tracker = IoUTracker(opts.min_iou, max_missed) if is_video else None  # photos: faces are their index
     pending_crops: list[np.ndarray] = []
     pending_rows: list[tuple[int, FrameFaces, int]] = []  # (face id, its frame, its place in the frame)
+    every = opts.classify_every if is_video and opts.smooth_s > 0 else 1
+    last_classified: dict[int, tuple[int, float]] = {}  # face id -> (processed-frame counter, time) of its last crop
     waiting: deque[FrameFaces] = deque()  # frames not yet given out, in order
     n_pending = 0
     detect, shot = schedule(timer=timer), 0  # the schedule books its own detect and track time
@@ -141,14 +152,23 @@ def iter_frames(frames: Iterable[Frame], is_video: bool, fps: float, clf: Classi
             t0 = timer.add("track", t0)
             ff = FrameFaces(fr.index, fr.time_s, [], faces.landmarks.copy(), len(faces))
             if len(faces):
-                pending_crops.append(align_faces(fr.rgb, faces.landmarks, clf.crop_size, clf.in_chans, clf.template,
-                                                       clf.margin))
+                if new_shot:
+                    last_classified.clear()
+                due = [j for j, fid in enumerate(ids) if _due(last_classified.get(int(fid)), k, fr.time_s, every,
+                                                               opts.smooth_s / 2)]
+                if due:
+                    pending_crops.append(align_faces(fr.rgb, faces.landmarks[due], clf.crop_size, clf.in_chans,
+                                                     clf.template, clf.margin))
                 if on_faces is not None:
                     on_faces(fr.rgb, ids, faces.boxes)
                 for j, (fid, box) in enumerate(zip(ids, faces.boxes)):
                     ff.rows.append((FaceRow(fr.index, fr.time_s, int(fid), tuple(float(v) for v in box)), None))
-                    pending_rows.append((int(fid), ff, j))
-                n_pending += len(faces)
+                    if j in due:
+                        pending_rows.append((int(fid), ff, j))
+                        last_classified[int(fid)] = (k, fr.time_s)
+                    else:  # not classified on this frame: the window's classified faces give its probabilities
+                        smoother.push(int(fid), fr.time_s, None, (ff, j))
+                n_pending += len(due)
             waiting.append(ff)
             t0 = timer.add("align", t0)
             k += 1

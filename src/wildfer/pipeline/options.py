@@ -37,6 +37,11 @@ class PredictOptions:
     photo_min_face: int = 20
     stride: int = 1  # process every n-th decoded frame
     smooth_s: float = 0.5  # centred window, seconds (0 = off; photos: always off)
+    # Video: a person's face is classified on every k-th processed frame of its track (and whenever
+    # its last classification is more than half a smoothing window ago); the frames between take
+    # the mean of the classified ones in their window, as smoothing does (pipeline.frames). 1 =
+    # every face of every frame. Without smoothing every face is classified.
+    classify_every: int = 1
     batch_size: int = 64  # faces per classifier batch
     min_iou: float = 0.3
     max_missed_s: float = 0.5  # a track survives this long without a face
@@ -68,7 +73,7 @@ PREDICT_DEFAULTS = PredictOptions()
 # The least value of each count or size a user sets, by field, with the flag that sets it: a
 # value below it is refused naming that flag and the value given (None = "not set", never refused).
 LOWER_BOUNDS = (("stride", "--stride", 1), ("detect_every", "--detect-every", 1), ("check_max", "--check-max", 1),
-                ("batch_size", "--batch-size", 1), ("threads", "--threads", 1), ("min_face", "--min-face", 0),
+                ("batch_size", "--batch-size", 1), ("classify_every", "--classify-every", 1), ("threads", "--threads", 1), ("min_face", "--min-face", 0),
                 ("detect_max_side", "--detect-size", 0), ("photo_min_face", "--photo-min-face", 0),
                 ("photo_max_side", "--photo-max-side", 0), ("smooth_s", "--smooth", 0))
 

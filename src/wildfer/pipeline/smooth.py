@@ -2,6 +2,8 @@
 
 Each face (one track, one frame) gets the mean of its track's probabilities over a centred
 window of ``+-half_s`` seconds (frames of the same track only; gaps simply contribute nothing).
+A face pushed without probabilities (``None``: not classified, predict's ``classify_every``)
+contributes nothing either and gets the mean of the classified faces in its window.
 The smoother holds only the entries inside the window, so memory does not grow with video
 length: an entry is released once the stream has moved more than ``half_s`` past it.
 """
@@ -40,7 +42,7 @@ class StreamSmoother:
         self.key = key or (lambda r: r)
         self.tracks: dict[int, deque[_Entry]] = {}
 
-    def push(self, track_id: int, t: float, probs: np.ndarray, row: Any) -> None:
+    def push(self, track_id: int, t: float, probs: np.ndarray | None, row: Any) -> None:
         self.tracks.setdefault(int(track_id), deque()).append(_Entry(float(t), probs, row))
 
     def advance(self, now: float) -> list[tuple[Any, np.ndarray]]:
@@ -61,7 +63,7 @@ class StreamSmoother:
                 if e.done or not ready(e.t):
                     continue
                 if self.half > 0:
-                    win = [o.probs for o in dq if abs(o.t - e.t) <= self.half + EPS]
+                    win = [o.probs for o in dq if o.probs is not None and abs(o.t - e.t) <= self.half + EPS]
                     probs = np.mean(win, axis=0).astype(np.float32)
                 else:
                     probs = e.probs
