@@ -56,7 +56,7 @@ def expand(source: str, net, meta) -> list[tuple[str, object, object]]:
     return out
 
 
-def make_ensemble(members: list[str], out: Path, flip: bool = False, lineage: dict[str, str] | None = None,
+def make_ensemble(members: list[str], out: Path, flip: bool | list[bool] = False, lineage: dict[str, str] | None = None,
                   weights: list[float] | None = None) -> Path:
     """``lineage``: ``{root: "NAME: LICENCE"}`` for training folders whose members' recipes did not
     state it (``data.extra[].lineage``). An ensemble given as a member joins with its members
@@ -68,11 +68,15 @@ def make_ensemble(members: list[str], out: Path, flip: bool = False, lineage: di
 
     if weights is not None and len(weights) != len(members):
         raise WildferError(f"{len(weights)} weights for {len(members)} members")
-    loaded, member_weights = [], []
+    if not isinstance(flip, bool) and len(flip) != len(members):
+        raise WildferError(f"{len(flip)} flip settings for {len(members)} members")
+    loaded, member_weights, member_flips = [], [], []
     for k, m in enumerate(members):
         parts = expand(m, *load_model(m))
         loaded += parts
         member_weights += [(1.0 if weights is None else weights[k]) / len(parts)] * len(parts)
+        member_flips += [flip if isinstance(flip, bool) else bool(flip[k])] * len(parts)
+    flip = flip if isinstance(flip, bool) else member_flips
     first = loaded[0][2]
     for m, _, meta in loaded:
         if meta.label_names != first.label_names:
@@ -121,6 +125,8 @@ if __name__ == "__main__":
     ap.add_argument("members", nargs="+", help="checkpoints (.safetensors) or shipped names")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--flip", action="store_true", help="also average each member over the mirrored face")
+    ap.add_argument("--flip-members", type=int, nargs="+", choices=(0, 1), metavar="0|1",
+                    help="per member named, whether it also runs on the mirrored face (instead of --flip)")
     ap.add_argument("--lineage", action="append", default=[], metavar="ROOT=NAME: LICENCE",
                     help="name and licence of a training folder a member's recipe did not state (repeatable)")
     ap.add_argument("--weights", type=float, nargs="+", help="one per member named (an ensemble's is shared by its "
@@ -128,6 +134,7 @@ if __name__ == "__main__":
     a = ap.parse_args()
     stated = dict(item.split("=", 1) for item in a.lineage)
     try:
-        print(f"wrote {make_ensemble(a.members, a.out, a.flip, stated, a.weights)}")
+        flip = [bool(f) for f in a.flip_members] if a.flip_members else a.flip
+        print(f"wrote {make_ensemble(a.members, a.out, flip, stated, a.weights)}")
     except WildferError as e:
         raise SystemExit(f"make_ensemble: error: {e}") from None

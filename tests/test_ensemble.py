@@ -139,20 +139,23 @@ def test_members_with_other_inputs_get_their_crop_inside_the_graph(tmp_path):
 
 
 def test_an_ensemble_member_joins_with_its_members_and_weights_share_it(tmp_path):
-    """``default`` (an ensemble of three, mirrored) beside one more model with weights 1:1: each of
-    default's members weighs 1/6, the other 1/2, and the probabilities are that weighted mean."""
+    """``default`` (an ensemble of three, mirrored) beside one more model with weights 1:1, only
+    default's members mirrored: each of default's members weighs 1/6, the other 1/2 on the face alone,
+    and the probabilities are that weighted mean."""
     from wildfer.models.weights import load_model
 
     other = _member(tmp_path / "o.safetensors", 4)
-    out = _script().make_ensemble(["default", str(other)], tmp_path / "e.safetensors", flip=True, weights=[1, 1])
+    out = _script().make_ensemble(["default", str(other)], tmp_path / "e.safetensors", flip=[True, False],
+                                  weights=[1, 1])
     ens, meta = load_model(out)
     assert len(ens.members) == 4 and meta.model_kwargs["weights"] == pytest.approx([1 / 6] * 3 + [1 / 2])
+    assert ens.flips == [True, True, True, False]
     assert [m["checkpoint"] for m in meta.config["members"]] == [f"default member {i}" for i in range(3)] + [str(other)]
     default, _ = load_model("default")
     net, _ = load_model(other)
     x = torch.rand(4, 1, 48, 48)
     with torch.no_grad():
-        want = (torch.softmax(default(x), -1) + torch.stack([torch.softmax(net(v), -1) for v in (x, x.flip(-1))]).mean(0)) / 2
+        want = (torch.softmax(default(x), -1) + torch.softmax(net(x), -1)) / 2
         assert torch.allclose(torch.softmax(ens(x), -1), want, atol=1e-5)
     with pytest.raises(WildferError, match="2 weights for 1 members"):
         _script().make_ensemble([str(other)], tmp_path / "f.safetensors", weights=[1, 2])

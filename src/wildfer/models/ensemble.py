@@ -2,7 +2,7 @@
 
 ``forward(x)`` returns ``log(sum_i w_i softmax(member_i(x)))`` (``weights`` w_i, equal by
 default and summing to 1; with ``flip`` each member's term is the mean over the face and its
-mirror), so a softmax of the output is the averaged probability
+mirror; ``flip`` may also be one bool per member, so a costly member runs once), so a softmax of the output is the averaged probability
 and everything downstream (predict, evaluate, ONNX export and its int8 copy) treats the ensemble as
 one model with one set of logits. Members share the label set; each keeps its own architecture,
 rebuilt from ``members``: a list of ``{"model": name, "kwargs": {...}}`` as their checkpoints'
@@ -27,26 +27,30 @@ from .registry import create_model, register_model
 class EnsembleClassifier(nn.Module):
     is_temporal = False
 
-    def __init__(self, members: list[nn.Module], flip: bool = False, weights: list[float] | None = None):
+    def __init__(self, members: list[nn.Module], flip: bool | list[bool] = False, weights: list[float] | None = None):
         super().__init__()
         if not members:
             raise ConfigError("model 'ensemble' needs at least one member")
         w = [1.0] * len(members) if weights is None else [float(v) for v in weights]
         if len(w) != len(members) or min(w) < 0 or sum(w) <= 0:
             raise ConfigError(f"model 'ensemble': weights must be {len(members)} numbers >= 0, not all 0; got {weights}")
+        flips = [bool(flip)] * len(members) if isinstance(flip, bool) else [bool(f) for f in flip]
+        if len(flips) != len(members):
+            raise ConfigError(f"model 'ensemble': flip must be a bool or one per member ({len(members)}); got {flip}")
         self.members = nn.ModuleList(members)
-        self.flip = flip
+        self.flips = flips
         self.weights = [v / sum(w) for v in w]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        views = [x, torch.flip(x, dims=[-1])] if self.flip else [x]
-        probs = sum(w * torch.stack([torch.softmax(m(v).float(), dim=-1) for v in views]).mean(0)
-                    for m, w in zip(self.members, self.weights))
+        mirrored = torch.flip(x, dims=[-1]) if any(self.flips) else None
+        probs = sum(w * torch.stack([torch.softmax(m(v).float(), dim=-1) for v in ((x, mirrored) if f else (x,))]).mean(0)
+                    for m, w, f in zip(self.members, self.weights, self.flips))
         return torch.log(probs.clamp_min(1e-12))
 
 
 @register_model("ensemble")
-def ensemble(num_classes: int, in_chans: int = 1, input_size: int = 48, members: list | tuple = (), flip: bool = False,
+def ensemble(num_classes: int, in_chans: int = 1, input_size: int = 48, members: list | tuple = (),
+             flip: bool | list | tuple = False,
              drop_rate: float = 0.0, template: str = "fer", margin: float = 0.0,
              weights: list | tuple | None = None) -> EnsembleClassifier:
     """``members``: ``[{"model": "resnet18", "kwargs": {...}}, ...]`` (module docstring); ``flip``:
@@ -66,4 +70,5 @@ def ensemble(num_classes: int, in_chans: int = 1, input_size: int = 48, members:
         net = create_model(spec["model"], num_classes=num_classes, in_chans=chans, input_size=size,
                            **dict(spec.get("kwargs") or {}), **bb)
         built.append(Reframe(net, src, inp) if inp else net)
-    return EnsembleClassifier(built, bool(flip), None if weights is None else list(weights))
+    return EnsembleClassifier(built, flip if isinstance(flip, bool) else list(flip),
+                              None if weights is None else list(weights))
