@@ -292,9 +292,11 @@ def test_photo_detection_flags_reach_the_detector(media, tmp_path, capsys):
                                *args], capsys)
         assert code == 0, err
         found[tuple(args)] = len(json.loads((out / "summaries" / "face.jpg.json").read_text())["people"])
+        page = (out / "report.html").read_text(encoding="utf-8")
         if args:
-            page = (out / "report.html").read_text(encoding="utf-8")
             assert f'<td>{args[0]}</td><td class="changed">{args[1]}</td>' in page  # the flag that set it
+        # the model as asked for, and as it ran
+        assert f'<td>--model</td><td class="changed">{media["model"]} (ran as {media["model"]}, torch, float32)' in page
     assert found == {(): 1, ("--photo-min-face", "400"): 0, ("--photo-max-side", "0"): 1}
 
 

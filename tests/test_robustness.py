@@ -473,6 +473,8 @@ def test_predict_help_shows_flags_as_flags_every_choice_and_one_sentence_each(tm
     assert r.returncode == 0 and r.stderr == "", r.stderr
     text = r.stdout
     assert "<bool>" not in text
+    assert text.splitlines()[0] == "Usage: wildfer predict [OPTIONS] [INPUT]..."  # many inputs, as click writes it
+    assert "One or more videos, photos, folders or glob patterns to read (INPUT...)" in " ".join(text.split())
     helps: dict[str, str] = {}  # option (as its line begins) -> its help, wrapped lines joined
     for line in text.splitlines():
         if line.startswith("  -"):
