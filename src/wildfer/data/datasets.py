@@ -12,7 +12,6 @@ imported by the methods that need it, not with this module.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
