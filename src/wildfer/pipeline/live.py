@@ -21,7 +21,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import DataError
-from .sources import DecodeInfo, Frame, MediaError, Source, live_source
+from .sources import DecodeInfo, Frame, MediaError, Source, live_source, upright
 
 
 OPEN_TIMEOUT_S = 15.0  # a stream that sends nothing for this long after opening is an error

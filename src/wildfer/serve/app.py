@@ -37,7 +37,7 @@ import tempfile
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -477,6 +477,25 @@ def create_app(cfg: ServeConfig) -> Front:
     return Front(app, cfg.token, cfg.max_upload_bytes, too_large)
 
 
+@contextmanager
+def _temporary_files_in(folder: Path):
+    """``$TMPDIR`` (and :mod:`tempfile`'s) at ``folder`` for the block, then as it was: what the
+    block writes there stays under ``--data``, and ``--ray local``'s cluster, started next (its
+    sockets need a short path), gets the system's folder. The lifespan then moves them under
+    ``--data`` for good (JobStore empties it at start)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    before, before_py = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"] = tempfile.tempdir = str(folder)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = before_py
+        if before is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = before
+
+
 def _check_port(host: str, port: int) -> None:
     """A one-line :class:`~wildfer.errors.ConfigError` when ``host:port`` cannot be listened on
     (in use, or not an address of this machine), before the models load."""
@@ -508,9 +527,7 @@ def serve(cfg: ServeConfig) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     log.info("wildfer serve: http://%s:%d/ (data: %s; token: %s)", cfg.host, cfg.port, cfg.data,
              "required" if cfg.token else "none")
-    # Temporary files under --data from the start: the models load in create_app, and onnxruntime
-    # leaves a file in $TMPDIR when it is imported (the lifespan empties DATA/tmp, then keeps it there).
-    (cfg.data / "tmp").mkdir(parents=True, exist_ok=True)
-    os.environ["TMPDIR"] = tempfile.tempdir = str(cfg.data / "tmp")
-    uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, log_level="info", access_log=False,
+    with _temporary_files_in(cfg.data / "tmp"):  # the models load here: onnxruntime leaves a file in $TMPDIR
+        app = create_app(cfg)
+    uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="info", access_log=False,
                 timeout_graceful_shutdown=10)
