@@ -4,9 +4,12 @@ matplotlib's sample portrait (a real face MTCNN finds) and H.264 clips encoded w
 from __future__ import annotations
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import numpy as np
+import pytest
 from script_fixtures import run_script, wildfer_script  # noqa: F401  (tests import them from here too)
 
 SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
@@ -85,6 +88,22 @@ def write_clip(path: Path, frames: list[np.ndarray], fps: int = 10, sound: np.nd
     return path
 
 
+def faststart_clip(path: Path, frames: list[np.ndarray]) -> Path:
+    """An MP4 with its index (moov) at the front, as web videos are: a cut copy still opens."""
+    import av
+
+    h, w = frames[0].shape[:2]
+    with av.open(str(path), "w", options={"movflags": "faststart"}) as out:
+        st = out.add_stream("libx264", rate=10)
+        st.width, st.height, st.pix_fmt = w, h, "yuv420p"
+        for f in frames:
+            for pkt in st.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
+                out.mux(pkt)
+        for pkt in st.encode():
+            out.mux(pkt)
+    return path
+
+
 def face_clip(path: Path, n_face: int = 6, n_empty: int = 3, two: bool = False, size=(320, 240)) -> Path:
     """A clip whose first ``n_face`` frames show the portrait (moving 4 px a frame; with ``two``, a
     mirrored smaller copy on the right too) and whose last ``n_empty`` frames show no face."""
@@ -124,3 +143,11 @@ def same_outputs(a: Path, b: Path) -> None:
     assert (b / "report.html").is_file()
 
 
+def ffmpeg() -> str:
+    """Debian's ffmpeg (.ci/run installs it; there a missing one fails the test instead of skipping it)."""
+    exe = shutil.which("ffmpeg")
+    if exe is None:
+        if os.environ.get("WILDFER_REQUIRE_FFMPEG"):
+            pytest.fail("WILDFER_REQUIRE_FFMPEG is set (.ci/run) but ffmpeg is not installed")
+        pytest.skip("ffmpeg is not installed (apt-get install ffmpeg; .ci/run installs it)")
+    return exe

@@ -18,7 +18,7 @@ import pytest
 from PIL import Image
 
 import wildfer
-from pipeline_fixtures import SHARED, face_clip, portrait, run_script
+from pipeline_fixtures import SHARED, face_clip, faststart_clip, paste, portrait, run_script
 from wildfer.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -56,12 +56,16 @@ def same_as_row(face: wildfer.Face, row: dict) -> None:
     """``face`` is the face of ``row`` in every field, to the digits predictions.csv prints: id,
     label and box as the same text; score and probabilities within half the last printed digit
     (the API renormalises in float64, which moves a value by ~1e-8, not by a digit's worth)."""
-    assert (row["face_id"], row["label"]) == (str(face.face_id), face.label)
+    assert (row["source"], row["frame"], row["face_id"], row["label"]) == (face.source, str(face.frame),
+                                                                           str(face.face_id), face.label)
+    assert row["time_s"] == f"{face.time_s:.3f}"
     assert [row[k] for k in ("x0", "y0", "x1", "y1")] == [f"{v:.1f}" for v in face.box]
     assert abs(float(row["score"]) - face.score) <= 5e-5 + 1e-7
     assert list(face.probs) == [k[2:] for k in row if k.startswith("p_")]
     for c, p in face.probs.items():
         assert abs(float(row[f"p_{c}"]) - p) <= 5e-5 + 1e-7, c
+    assert row["detection_score"] == f"{face.detection_score:.4f}" and 0 < face.detection_score <= 1
+    assert list(face.as_row()) == list(row)  # predictions.csv's columns, in its order
 
 
 def test_analyze_a_photo_as_path_pil_or_array_gives_predicts_faces(rec, photos, tmp_path):
@@ -160,6 +164,16 @@ def test_bad_image_raises_a_wildfer_error_naming_it(photos, tmp_path):
         wildfer.Recognizer(smooth=1)
     with pytest.raises(wildfer.WildferError, match="unknown face detector"):
         wildfer.Recognizer(detector="haar")
+    with pytest.raises(wildfer.WildferError, match=re.escape("unknown face detector 'haar'")):
+        wildfer.Recognizer(photo_detector="haar")
+    for option, value in (("smooth_s", -1), ("stride", 0), ("min_face", -3), ("detect_max_side", -1)):
+        # the keyword as the caller wrote it, not the command line's flag (--smooth)
+        with pytest.raises(wildfer.WildferError, match=rf"^{option} must be >= \d+, got {value}$"):
+            wildfer.Recognizer(**{option: value})
+    with pytest.raises(wildfer.WildferError, match=re.escape("<bytes>: not a readable image")):
+        wildfer.analyze(b"not a photo\n")
+    with open(cut, "rb") as f, pytest.raises(wildfer.WildferError, match=re.escape(f"{cut}: not a readable image")):
+        wildfer.analyze(f)
 
 
 def test_analyze_video_yields_every_frame_with_stable_ids_as_predict_writes(rec, tmp_path):
@@ -181,6 +195,52 @@ def test_analyze_video_yields_every_frame_with_stable_ids_as_predict_writes(rec,
     Image.fromarray(portrait(0.3)).save(tmp_path / "x.jpg")
     with pytest.raises(wildfer.WildferError, match="a photo"):
         rec.analyze_video(tmp_path / "x.jpg")
+
+
+def test_analyze_video_of_a_cut_file_warns_as_predict_does(tmp_path):
+    from wildfer.errors import DecodeWarning
+
+    rng = np.random.default_rng(0)  # noisy frames: every frame's data is large, so a cut lands mid-stream
+    frames = [paste(np.clip(rng.normal(90, 20, (240, 320, 3)), 0, 255).astype(np.uint8), portrait(0.3), 20 + 3 * i, 20)
+              for i in range(30)]
+    clip = faststart_clip(tmp_path / "whole.mp4", frames)  # its index first, so that a cut copy still opens
+    data = clip.read_bytes()
+    (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 2])  # a download cut off
+    rec = wildfer.Recognizer()
+    with pytest.warns(DecodeWarning, match=re.escape(str(tmp_path / "cut.mp4")) + ": decoding stopped after") as w:
+        n = len(list(rec.analyze_video(tmp_path / "cut.mp4")))
+    assert 0 < n < 30 and str(n) in str(w[0].message) and "30" in str(w[0].message)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a whole file: no warning
+        assert len(list(rec.analyze_video(clip))) == 30
+
+
+def test_the_photo_detector_is_chosen_from_python_as_with_predict(photos, tmp_path):
+    rows = predicted_rows([photos / "people.jpg", "--photo-detector", "yunet"], tmp_path)
+    faces = wildfer.Recognizer(photo_detector="yunet").analyze(photos / "people.jpg")
+    assert len(faces) == len(rows) >= 2
+    for face, row in zip(faces, rows):
+        same_as_row(face, row)
+
+
+@pytest.mark.shared_data
+def test_one_recognizer_shared_by_threads_gives_the_serial_results():
+    """16 real photos, twice each, through 4 threads sharing one Recognizer (and wildfer.analyze):
+    every result is the one the same object gives them one after the other."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    photos = sorted(SHARED_PHOTOS.glob("*.jpg"))[:16]
+    if len(photos) < 16:
+        pytest.skip("../shared/data/faces/images is absent (the shared photos are not on this machine)")
+    rec = wildfer.Recognizer()
+    serial = [rec.analyze(p) for p in photos]
+    assert sum(map(len, serial)) >= 16
+    with ThreadPoolExecutor(4) as pool:
+        threaded = list(pool.map(rec.analyze, photos * 2))
+        default = list(pool.map(wildfer.analyze, photos * 2))
+    assert threaded == serial * 2 and default == serial * 2
 
 
 def test_analyze_video_stride_and_early_stop(tmp_path):

@@ -28,8 +28,9 @@ def _run(path, every: int, smooth_s: float = 0.5):
     import wildfer
 
     rec = wildfer.Recognizer(model="fast", smooth_s=smooth_s, classify_every=every)
-    counting = Counting(rec.classifier)
-    rec.classifier = counting
+    clf, detectors = rec._models()  # this thread's models
+    counting = Counting(clf)
+    rec._local.models = (counting, detectors)
     rows = [(fr.frame, f.face_id, f.label, np.array(list(f.probs.values()))) for fr in rec.analyze_video(path)
             for f in fr.faces]
     return rows, counting.faces

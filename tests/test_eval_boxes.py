@@ -56,6 +56,23 @@ def test_boxes_end_to_end_and_classifier_only(tmp_path):
     assert on_disk["classifier_only"]["accuracy"] == m["classifier_only"]["accuracy"]
     for name in ("report.md", "confusion.png", "confusion_classifier_only.png"):
         assert (tmp_path / "out" / name).stat().st_size > 0
+    # the report's confusion matrix has a column of the missed faces: every row holds its class's faces
+    report = (tmp_path / "out" / "report.md").read_text()
+    matrix = report.split("# classifier only")[0].split("Confusion matrix (counts")[1]
+    head, _, *rows = [line for line in matrix.splitlines() if line.startswith("| ")]
+    assert head.endswith("| missed |")
+    cells = {r.split(" | ")[0][2:]: [int(c) for c in r.strip(" |").split(" | ")[1:]] for r in rows}
+    assert sum(cells["happy"]) == 1 and sum(cells["sad"]) == 1 and cells["sad"][-1] == 1
+
+
+def test_evaluate_boxes_writes_plain_progress_lines_to_a_log(tmp_path):
+    """stderr redirected to a file (here a pipe): progress as plain lines, no carriage return."""
+    from pipeline_fixtures import run_script
+
+    root = _boxes_folder(tmp_path)
+    r = run_script(["evaluate", "--dataset", "boxes", "--root", root, "--out", tmp_path / "out"], tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "\r" not in r.stderr and "wildfer: detect 1/1 photos, " in r.stderr and "wildfer: boxes 1/1 photos, " in r.stderr
 
 
 def test_boxes_folder_errors_name_the_file(tmp_path):

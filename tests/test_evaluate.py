@@ -40,14 +40,34 @@ def test_evaluate_contract(tmp_path, ckpt, capsys, labels, n_classes):
 
 
 def test_flags_train_duplicates(tmp_path, ckpt):
-    root = write_fer(tmp_path / "fer", n_train=21, n_test=14)  # the fixture repeats images across splits
+    import gzip
+
+    first = write_fer(tmp_path / "first", n_train=21, n_test=14)
+    with gzip.open(first / "fer2013.csv.gz", "rt") as f:
+        training = [line.strip() for line in f if line.strip().endswith(",Training")]
+    copies = [line.rsplit(",", 1)[0] + ",PublicTest" for line in training[:3]]  # test faces also in Training
+    root = write_fer(tmp_path / "fer", n_train=21, n_test=14, extra_lines=copies)
     out = tmp_path / "out"
     assert main(["evaluate", "--root", str(root), "--model", str(ckpt), "--out", str(out)]) == 0
     m = json.loads((out / "metrics.json").read_text())
     report = (out / "report.md").read_text()
     assert "pixel-identical" in report
-    if "without_train_duplicates" in m:
-        assert m["without_train_duplicates"]["n"] <= m["n"]
+    clean = m["without_train_duplicates"]  # the fixture repeats images: some test faces are in Training
+    assert clean["n"] < m["n"]
+    # the same figures in report.md, beside those over every test face
+    assert (f"| without the {m['n'] - clean['n']} also in Training (pixel-identical) | {clean['n']} | "
+            f"{clean['accuracy']:.4f} | {clean['macro_f1']:.4f} |") in report
+
+
+def test_the_report_counts_the_split_it_scored_on_real_fer2013_rows(tmp_path, ckpt):
+    from script_fixtures import real_fer_rows
+
+    root = real_fer_rows(tmp_path / "fer", n_train=300, n_test=100)
+    out = tmp_path / "out"
+    assert main(["evaluate", "--root", str(root), "--model", str(ckpt), "--out", str(out)]) == 0
+    report = (out / "report.md").read_text()
+    assert "- PublicTest: 100 faces, of the 400 rows read from fer2013.csv" in report and "kept" not in report
+    assert json.loads((out / "metrics.json").read_text())["n"] == 100
 
 
 @pytest.mark.parametrize("args, needle", [

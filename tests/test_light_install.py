@@ -91,3 +91,19 @@ def test_light_install_on_the_shared_photos_and_clips(tmp_path):
     inputs = photos + clips
     _same_rows(_predict(Path(sys.executable).parent / "wildfer", inputs, tmp_path / "full"),
                _predict(LIGHT_BIN / "wildfer", inputs, tmp_path / "light"))
+
+
+def test_the_light_install_notes_the_missing_plots_only_where_a_plot_would_be(tmp_path):
+    """No matplotlib here: a run with a video says once that its timeline plot is left out; a run
+    of photos (which get none) and a --quiet run say nothing of it. HEIC reads here too."""
+    Image.fromarray(portrait(0.5)).save(tmp_path / "p.heic")  # pillow-heif: a core dependency
+    clip = face_clip(tmp_path / "c.mp4", n_face=4, n_empty=1)
+    wildfer = str(LIGHT_BIN / "wildfer")
+    said = {}
+    for name, args in (("photo", [tmp_path / "p.heic"]), ("video", [clip]), ("quiet", [clip, "--quiet"])):
+        r = subprocess.run([wildfer, "predict", *map(str, args), "--out", str(tmp_path / name)], capture_output=True,
+                           text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-3000:]
+        said[name] = r.stderr.count("timeline plots need matplotlib")
+    assert said == {"photo": 0, "video": 1, "quiet": 0}
+    assert len(_rows(tmp_path / "photo")) == 1  # the HEIC photo's face

@@ -8,7 +8,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,20 +18,11 @@ from pathlib import Path
 import pytest
 
 import wildfer
-from pipeline_fixtures import face_clip
+from pipeline_fixtures import face_clip, ffmpeg
 from serve_fixtures import free_port
 from wildfer.cli import main
 
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def ffmpeg() -> str:
-    exe = shutil.which("ffmpeg")
-    if exe is None:
-        if os.environ.get("WILDFER_REQUIRE_FFMPEG"):
-            pytest.fail("WILDFER_REQUIRE_FFMPEG is set (.ci/run) but ffmpeg is not installed")
-        pytest.skip("ffmpeg is not installed (apt-get install ffmpeg; .ci/run installs it)")
-    return exe
 
 
 @pytest.fixture(scope="module")

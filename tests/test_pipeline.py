@@ -18,7 +18,7 @@ from wildfer.outputs.abaw import fill_nearest, to_abaw8
 from wildfer.geometry.align import TEMPLATES, align_faces, similarity_transform
 from wildfer.detectors import create_detector, list_detectors
 from wildfer.pipeline.smooth import StreamSmoother
-from wildfer.pipeline.sources import MediaError, expand_inputs, prefetched
+from wildfer.pipeline.sources import MediaError, expand_inputs, prefetched, probe, scan_inputs
 from wildfer.geometry.boxes import iou_matrix
 from wildfer.detectors.flow import FLOW_MAX_SIDE, flow_grey, propagate
 from wildfer.pipeline.track import IoUTracker
@@ -254,13 +254,21 @@ def test_inputs_expand_and_fail_with_the_file_name(tmp_path):
     assert [s.path.name for s in expand_inputs([tmp_path])] == ["a.jpg", "b.png"]
     assert [s.path.name for s in expand_inputs([str(tmp_path / "*.png")])] == ["b.png"]
     (tmp_path / "empty.mp4").write_bytes(b"")
-    cases = {str(tmp_path / "missing.mp4"): "no such file", str(tmp_path / "empty.mp4"): "empty file",
-             str(tmp_path / "notes.txt"): "not a video or image", str(tmp_path / "*.mov"): "matches no"}
+    cases = {str(tmp_path / "missing.mp4"): "no such file", str(tmp_path / "notes.txt"): "not a video or image",
+             str(tmp_path / "*.mov"): "matches no"}
     for path, msg in cases.items():
         with pytest.raises(MediaError, match=msg) as e:
             expand_inputs([path])
         assert Path(path).name in str(e.value)
         assert isinstance(e.value, DataError)
+    (empty,) = expand_inputs([tmp_path / "empty.mp4"])  # named: opening it says what it is
+    with pytest.raises(MediaError, match=f"{empty.path}: empty file"):
+        probe(empty)
+    found = scan_inputs([tmp_path / "missing.mp4", tmp_path, tmp_path / "*.mov"])  # not strict: each named
+    assert [s.path.name for s in found.sources] == ["a.jpg", "b.png", "empty.mp4"]
+    assert [(p.name, why.split(": ", 1)[1]) for p, why in found.failed] == [
+        ("missing.mp4", "no such file or folder"), ("*.mov", "the pattern matches no video or image file")]
+    assert [str(s) for s in found.skipped] == [f"{tmp_path}: 1 file(s) neither photo nor video, not read: notes.txt"]
 
 
 def test_prefetch_keeps_order_and_reraises_where_the_error_happened():

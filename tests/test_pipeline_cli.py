@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from pipeline_fixtures import SHARED_VIDEOS, face_clip, paste, portrait, tiny_checkpoint
+from pipeline_fixtures import SHARED_VIDEOS, face_clip, faststart_clip, paste, portrait, run_script, tiny_checkpoint
 from wildfer.cli import main
 from wildfer.labels import ABAW8, FERPLUS
 from wildfer.outputs.results import FIXED_COLUMNS
@@ -56,7 +56,7 @@ def test_predict_video_and_photos_writes_every_output(media, tmp_path, capsys, m
                           "--annotate", "--quiet"], capsys)
     assert code == 0, err
     header, data = rows(tmp_path / "predictions.csv")
-    assert header == FIXED_COLUMNS + [f"p_{c}" for c in FERPLUS.names]
+    assert header == FIXED_COLUMNS + [f"p_{c}" for c in FERPLUS.names] + ["detection_score"]
     # ``source`` is the path as given on the command line, extension included.
     assert {r["source"] for r in data} == {str(media["clip"]), str(d / "alpha.png"), str(d / "bw.jpg")}
     video = [r for r in data if r["source"] == str(media["clip"])]
@@ -69,6 +69,7 @@ def test_predict_video_and_photos_writes_every_output(media, tmp_path, capsys, m
         p = np.array([float(r[f"p_{c}"]) for c in FERPLUS.names])
         # the label is the arg-max of the unrounded probabilities: a tie at 4 decimals may go either way
         assert abs(p.sum() - 1) < 1e-3 and p[FERPLUS.names.index(r["label"])] == p.max()
+        assert 0.5 <= float(r["detection_score"]) <= 1  # the detector's confidence in a face it kept
     photos = [r for r in data if r["source"] != str(media["clip"])]
     assert all(r["frame"] == "0" and r["time_s"] == "0.000" for r in photos)
 
@@ -140,22 +141,6 @@ def test_bad_input_is_one_line_and_exit_2(media, tmp_path, capsys):
     assert code == 2 and "no.safetensors" in err
 
 
-def _faststart_clip(path: Path, frames: list[np.ndarray]) -> Path:
-    """An MP4 with its index (moov) at the front, as web videos are: a cut copy still opens."""
-    import av
-
-    h, w = frames[0].shape[:2]
-    with av.open(str(path), "w", options={"movflags": "faststart"}) as out:
-        st = out.add_stream("libx264", rate=10)
-        st.width, st.height, st.pix_fmt = w, h, "yuv420p"
-        for f in frames:
-            for pkt in st.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(f), format="rgb24")):
-                out.mux(pkt)
-        for pkt in st.encode():
-            out.mux(pkt)
-    return path
-
-
 def test_truncated_video_keeps_what_decodes_and_says_so(media, tmp_path, capsys):
     """A video cut off mid-stream keeps the rows of the frames that decode (MPEG-TS; MP4 with its
     index in front, as web videos are). The MP4 announces its 20 frames, so it says that decoding
@@ -168,7 +153,7 @@ def test_truncated_video_keeps_what_decodes_and_says_so(media, tmp_path, capsys)
               for i in range(20)]
     whole = write_clip(tmp_path / "whole.mp4", frames)
     cuts = []
-    for full in (write_clip(tmp_path / "full.ts", frames), _faststart_clip(tmp_path / "full.mp4", frames)):
+    for full in (write_clip(tmp_path / "full.ts", frames), faststart_clip(tmp_path / "full.mp4", frames)):
         cut = tmp_path / f"cut{full.suffix}"
         cut.write_bytes(full.read_bytes()[: full.stat().st_size // 2])
         cuts.append(cut)
@@ -307,10 +292,11 @@ def test_photo_detection_flags_reach_the_detector(media, tmp_path, capsys):
                                *args], capsys)
         assert code == 0, err
         found[tuple(args)] = len(json.loads((out / "summaries" / "face.jpg.json").read_text())["people"])
+        page = (out / "report.html").read_text(encoding="utf-8")
         if args:
-            page = (out / "report.html").read_text(encoding="utf-8")
-            field = args[0][2:].replace("-", "_")
-            assert f'<td>{field}</td><td class="changed">{args[1]}</td>' in page
+            assert f'<td>{args[0]}</td><td class="changed">{args[1]}</td>' in page  # the flag that set it
+        # the model as asked for, and as it ran
+        assert f'<td>--model</td><td class="changed">{media["model"]} (ran as {media["model"]}, torch, float32)' in page
     assert found == {(): 1, ("--photo-min-face", "400"): 0, ("--photo-max-side", "0"): 1}
 
 
@@ -323,6 +309,9 @@ def test_preprocess_writes_aligned_112px_frames_with_gaps(media, tmp_path, capsy
     with Image.open(folder / "00001.jpg") as im:
         assert im.size == (112, 112) and im.mode == "RGB"
     assert "two.mp4: 9 frames" in out
+    # stderr to a log (a pipe here): the progress as plain lines, never a bar's carriage returns
+    r = run_script(["preprocess", media["clip"], tmp_path / "again"], tmp_path)
+    assert r.returncode == 0 and "\r" not in r.stderr and "wildfer: two 9/9 frames, " in r.stderr, r.stderr
 
 
 def test_pipeline_never_imports_training_code():
@@ -425,7 +414,16 @@ def test_ctrl_c_exits_130_with_one_line(media, tmp_path):
         proc.kill()
         pytest.fail("no exit 60 s after Ctrl-C; its threads:\n" + proc.communicate()[1][-6000:])
     assert proc.returncode == 130, stderr
-    assert stderr.strip().splitlines() == ["wildfer: interrupted"]
+    assert stderr.strip().splitlines() == ["wildfer: interrupted; what was finished is kept: run the same command "
+                                           "with --resume to do the rest"]
     rows = (out / "predictions.csv").read_text().splitlines()
     assert 1 < len(rows) <= 1 + 3  # the rows of the frames before the hold, and no more
     assert not (out / "summaries").exists() and not (out / ".done").exists()
+    again = [str(clip), "--out", str(out), "--model", str(media["model"]), "--quiet", "--no-plots", "--resume"]
+    r = run_script(["predict", *again], tmp_path)
+    assert r.returncode == 0 and "long.mp4" in r.stdout and (out / ".done").is_dir(), r.stderr
+    # a finished run resumed says so, instead of an empty table
+    r = run_script(["predict", *again], tmp_path)
+    assert r.returncode == 0 and r.stdout.startswith(
+        f"nothing to do: all 1 source(s) were finished by an earlier run into {out}, whose outputs are kept"), r.stdout
+    assert "source " not in r.stdout  # no table header

@@ -112,8 +112,9 @@ def test_spoiled_source_is_reported_and_resume_redoes_only_it(cluster, media, re
     monkeypatch.setattr(run_mod, "probe", probe_then_spoil)
     out = tmp_path / "out"
     code, said, err = run([media[0], media[1], gone, "--out", out, *ARGS, "--ray", "local", "--workers", "1"], capsys)
-    assert code == 2 and len(err.strip().splitlines()) == 1 and "Traceback" not in err
-    assert f"1 source(s) failed, the rest are done (--resume retries only these): {gone}: not a readable video" in err
+    assert code == 1 and len(err.strip().splitlines()) == 2 and "Traceback" not in err
+    assert f"wildfer: warning: not read: {gone}: not a readable video" in err
+    assert f"1 input(s) could not be read, the rest are done (--resume retries only these): {gone}: not a readable" in err
     assert "from 2 source(s), 1 face(s) in 1 photo(s) (0 without a face), 1 failed;" in said.strip().splitlines()[-1]
     ref_rows = (ref / "predictions.csv").read_text().splitlines()
     assert (out / "predictions.csv").read_text().splitlines() == [r for r in ref_rows if not r.startswith(f"{media[2]},")]

@@ -66,7 +66,7 @@ def test_two_workers_write_what_one_writes(media, reference, tmp_path, capsys):
 
 def test_bad_sources_are_counted_and_reported_as_with_one_process(media, tmp_path, capsys, monkeypatch):
     """A video whose middle is zeros (rows up to the damage, noted) and one replaced by garbage
-    after the up-front check (as when a file changes during a long run: no rows, failed, exit 2)."""
+    after the up-front check (as when a file changes during a long run: no rows, failed, exit 1)."""
     import wildfer.runners.run as run_mod
 
     d = tmp_path / "in"
@@ -91,11 +91,12 @@ def test_bad_sources_are_counted_and_reported_as_with_one_process(media, tmp_pat
         inputs = [media["sources"][0], d / "gone.mp4", d / "cut.mp4", media["sources"][1]]
         results[workers] = run([*inputs, "--out", out, *ARGS, "--workers", workers], capsys)
     (c1, o1, e1), (c2, o2, e2) = results[1], results[2]
-    assert c1 == c2 == 2
+    assert c1 == c2 == 1  # done, but not everything was read: scripts can tell it from success (0)
     assert e1 == e2 and "Traceback" not in e2
-    warning, error = e2.strip().splitlines()  # the video that decoded short, then the failed one
+    warning, failed, error = e2.strip().splitlines()  # the video that decoded short, the failed one, the count
     assert warning.startswith(f"wildfer: warning: {d / 'cut.mp4'}: decoding stopped after ")
-    assert "1 source(s) failed" in error and "gone.mp4: not a readable video" in error
+    assert failed.startswith(f"wildfer: warning: not read: {d / 'gone.mp4'}: not a readable video")
+    assert error.startswith("wildfer: error: 1 input(s) could not be read, the rest are done") and "gone.mp4" in error
     assert table(o1) == table(o2)
     assert "gone.mp4" in o2 and "failed: " in o2 and "decoding stopped after" in o2
     assert "from 3 source(s), 1 face(s) in 1 photo(s) (0 without a face), 1 cut short (decoding stopped early), 1 failed;" \
@@ -106,11 +107,16 @@ def test_bad_sources_are_counted_and_reported_as_with_one_process(media, tmp_pat
     assert names == {str(media["sources"][0]), str(d / "cut.mp4"), str(media["sources"][1])}  # the failed one: no row
     assert sorted(p.stem for p in (w2 / ".done").glob("*.json")) == ["a", "b", "cut"]  # --resume retries gone
 
-    # Unreadable already at the start: one line naming the file before any work, workers or not.
+    # Unreadable already at the start: named, the other processed, exit 1; with --strict one line
+    # naming the file before any work (exit 2), workers or not.
     for workers in (1, 2):
-        code, _, err = run([media["sources"][0], d / "gone.mp4", "--out", tmp_path / "x", *ARGS,
-                            "--workers", workers], capsys)
+        code, said, err = run([media["sources"][0], d / "gone.mp4", "--out", tmp_path / f"x{workers}", *ARGS,
+                               "--workers", workers], capsys)
+        assert code == 1 and f"not read: {d / 'gone.mp4'}: not a readable video" in err and "1 failed" in said
+        code, _, err = run([media["sources"][0], d / "gone.mp4", "--out", tmp_path / f"s{workers}", *ARGS,
+                            "--workers", workers, "--strict"], capsys)
         assert code == 2 and "gone.mp4: not a readable video" in err and len(err.strip().splitlines()) == 1
+        assert not (tmp_path / f"s{workers}").exists()
 
 
 def test_killed_run_resumes_to_the_uninterrupted_result(media, reference, tmp_path, capsys):

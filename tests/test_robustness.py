@@ -106,12 +106,18 @@ def test_predict_decodes_16bit_cmyk_palette_and_grey_alpha_photos(ckpt, tmp_path
     ("cut.png", lambda p: cut(noisy_photo(p)), "not a readable image"),
     ("zero.png", lambda p: p.write_bytes(b""), "empty file"),
 ])
-def test_predict_refuses_a_broken_photo_before_any_work(ckpt, tmp_path, capsys, name, make, needle):
+def test_a_broken_photo_is_named_and_the_others_processed_or_with_strict_refused_first(ckpt, tmp_path, capsys, name,
+                                                                                         make, needle):
     good = tmp_path / "good.jpg"
     Image.fromarray(portrait(0.3)).save(good)
     make(tmp_path / name)
     out = tmp_path / "out"
-    code, _, err = cli(["predict", good, tmp_path / name, "--out", out, "--model", ckpt, "--quiet"], capsys)
+    code, said, err = cli(["predict", good, tmp_path / name, "--out", out, "--model", ckpt, "--quiet"], capsys)
+    assert code == 1 and f"wildfer: warning: not read: {tmp_path / name}: {needle}" in err and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("wildfer: error: 1 input(s) could not be read, the rest are done")
+    assert (out / "summaries" / "good.jpg.json").is_file() and ", 1 failed;" in said
+    out = tmp_path / "strict"
+    code, _, err = cli(["predict", good, tmp_path / name, "--out", out, "--model", ckpt, "--quiet", "--strict"], capsys)
     assert_one_line_error(code, err, name, needle)
     assert not (out / "predictions.csv").exists()  # failed at the probe, before the good photo ran
 
@@ -467,6 +473,8 @@ def test_predict_help_shows_flags_as_flags_every_choice_and_one_sentence_each(tm
     assert r.returncode == 0 and r.stderr == "", r.stderr
     text = r.stdout
     assert "<bool>" not in text
+    assert text.splitlines()[0] == "Usage: wildfer predict [OPTIONS] [INPUT]..."  # many inputs, as click writes it
+    assert "One or more videos, photos, folders or glob patterns to read (INPUT...)" in " ".join(text.split())
     helps: dict[str, str] = {}  # option (as its line begins) -> its help, wrapped lines joined
     for line in text.splitlines():
         if line.startswith("  -"):

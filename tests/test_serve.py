@@ -43,7 +43,8 @@ def media(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    s = Server(tmp_path_factory.mktemp("serve"), "--max-upload-mb", str(MAX_MB), "--queue", "2").start()
+    s = Server(tmp_path_factory.mktemp("serve"), "--max-upload-mb", str(MAX_MB), "--queue", "2",
+               "--model", "default", "--model", "fast").start()
     yield s
     assert s.stop() == -15 and "Application shutdown complete" in s.read_log(), s.read_log()
     assert "Traceback" not in s.read_log(), s.read_log()
@@ -60,8 +61,9 @@ def test_analyze_gives_exactly_the_faces_of_the_python_api(server, media):
         r = server.post("/v1/analyze", files=files(photo.name, photo.read_bytes(), "image/jpeg"))
         assert r.status_code == 200 and r.headers["content-type"] == "application/json", r.text
         got = r.json()["faces"]
-        want = [json.loads(json.dumps(dataclasses.asdict(f))) for f in wildfer.analyze(photo)]
-        assert got == want and len(got) >= 1  # every field, every float, in the same order
+        # every field, every float, in the same order; source: the client's file name, never a server path
+        want = [json.loads(json.dumps(dataclasses.asdict(f) | {"source": photo.name})) for f in wildfer.analyze(photo)]
+        assert got == want and len(got) >= 1
     assert len(server.post("/v1/analyze", files=files("pair.jpg", media["pair"].read_bytes())).json()["faces"]) == 2
 
 
@@ -89,17 +91,19 @@ def test_video_job_from_upload_to_outputs(server, media, tmp_path):
     done = server.wait_job(job["id"])
     assert done["state"] == "done" and done["error"] is None, done
     assert done["frames_done"] == 10 and done["progress"] == 1.0 and done["attempts"] == 1 and done["errors"] == []
-    # the same rows as `wildfer predict` on the same file (its source column: the path as given)
+    # the same rows as `wildfer predict` on the same file; its source: the client's file name (a
+    # label), where predict writes the path as given, and never the server's input.mp4
     assert main(["predict", str(media["clip"]), "--out", str(tmp_path / "ref"), "--quiet", "--no-plots"]) == 0
-    ref = (tmp_path / "ref" / "predictions.csv").read_bytes().replace(f"{media['clip']},".encode(), b"input.mp4,")
+    ref = (tmp_path / "ref" / "predictions.csv").read_bytes().replace(f"{media['clip']},".encode(), b"my clip.mp4,")
     got = server.get(done["links"]["predictions.csv"])
     assert got.status_code == 200 and got.headers["content-type"].startswith("text/csv")
     assert got.content == ref and len(got.text.splitlines()) == 9  # 8 frames with a face
     summary = server.get(done["links"]["summary.json"]).json()
-    assert summary["source"] == "input.mp4" and summary["frames_processed"] == 10
+    assert summary["source"] == "my clip.mp4" and summary["frames_processed"] == 10
     report = server.get(done["links"]["report.html"])
     assert report.status_code == 200 and "default-src 'none'" in report.headers["content-security-policy"]
     assert '<section class="source"' in report.text and "<script" not in report.text
+    assert "<h2>my clip.mp4</h2>" in report.text and "input.mp4</" not in report.text
     for link in re.findall(r'href="((?:plots|annotated)/[^"]+)"', report.text):  # report's links resolve
         assert server.get(f"/v1/jobs/{job['id']}/{link}").status_code == 200, link
     video = server.get(done["links"]["annotated.mp4"])
@@ -126,10 +130,54 @@ def test_page_health_and_openapi(server):
     assert server.get("/docs").status_code == 200
 
 
+def test_the_models_offered_are_listed_and_picked_by_query(server, media):
+    listed = server.get("/v1/models").json()["models"]
+    assert [(m["name"], m["default"]) for m in listed] == [("default", True), ("fast", False)]
+    assert listed[1]["model"] == "fast-int8" and listed[1]["classes"] == wildfer.Recognizer(model="fast").class_names
+    data = media["pair"].read_bytes()
+    fast = server.post("/v1/analyze?model=fast", files=files("pair.jpg", data)).json()["faces"]
+    want = [json.loads(json.dumps(dataclasses.asdict(f) | {"source": "pair.jpg"}))
+            for f in wildfer.Recognizer(model="fast").analyze(media["pair"])]
+    assert fast == want and fast != server.post("/v1/analyze", files=files("pair.jpg", data)).json()["faces"]
+    r = server.post("/v1/videos?model=fast", files=files("clip.mp4", media["clip"].read_bytes()))
+    assert r.status_code == 202 and r.json()["model"] == "fast"
+    done = server.wait_job(r.json()["id"])
+    assert done["state"] == "done" and server.get(done["links"]["summary.json"]).json()["model"] == "fast-int8"
+    server.delete(f"/v1/jobs/{done['id']}")
+
+
+def test_phone_photos_are_taken_upright_heic_included_and_48_megapixels_are_not_refused(server, media, tmp_path):
+    from wildfer.images import ORIENTATION
+
+    exif = Image.Exif()
+    exif[ORIENTATION] = 6  # stored sideways, shown upright: as a phone stores a portrait shot
+    Image.open(media["pair"]).transpose(Image.Transpose.ROTATE_90).save(tmp_path / "exif6.jpg", exif=exif, quality=95)
+    Image.open(media["pair"]).save(tmp_path / "pair.heic")
+    want = wildfer.analyze(media["pair"])
+    for name in ("exif6.jpg", "pair.heic"):
+        got = server.post("/v1/analyze", files=files(name, (tmp_path / name).read_bytes())).json()["faces"]
+        assert len(got) == len(want) == 2, name
+        assert np.abs(np.array([f["box"] for f in got]) - np.array([f.box for f in want])).max() < 6, name
+    big = png_header_bomb(8000, 6000)  # 48 M pixels, a phone's full-resolution photo (all black)
+    r = server.post("/v1/analyze", files=files("IMG_48MP.png", big))
+    assert r.status_code == 200 and r.json() == {"faces": []}, r.text
+
+
+def test_the_page_icon_needs_no_token_and_every_request_is_a_log_line(server):
+    r = server.get("/favicon.ico", auth=False)
+    assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
+    assert server.get("/v1/jobs").status_code == 200
+    server.get(f"/?token={TOKEN}", auth=False)
+    log = server.read_log()
+    assert re.search(r"INFO: 127\.0\.0\.1 GET /favicon\.ico 200 \d+ ms", log), log
+    assert re.search(r"INFO: 127\.0\.0\.1 GET /v1/jobs 200 \d+ ms", log)
+    assert TOKEN not in log  # the query, where a token may be, is never logged
+
+
 # --- the token ------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("path", ["/", "/docs", "/openapi.json", "/v1/jobs", "/v1/jobs/" + "0" * 32])
-def test_every_route_but_healthz_needs_the_token(server, path):
+@pytest.mark.parametrize("path", ["/docs", "/openapi.json", "/v1/jobs", "/v1/models", "/v1/jobs/" + "0" * 32])
+def test_every_route_but_healthz_and_the_page_needs_the_token(server, path):
     for headers in ({}, {"Authorization": "Bearer wrong-token-000"}, {"Authorization": TOKEN},
                     {"Authorization": f"Basic {TOKEN}"}):
         r = server.get(path, auth=False, headers=headers)
@@ -142,9 +190,11 @@ def test_token_protects_uploads_and_opens_the_page_once_by_query(server, media):
     assert r.status_code == 401
     r = server.post("/v1/videos", auth=False, files=files("clip.mp4", media["clip"].read_bytes()))
     assert r.status_code == 401 and not list((server.data / "jobs").iterdir())
+    # the page holds no data: it opens without the token (it asks for it, or takes it once from the
+    # address) and sends it with its calls; the token in a query opens nothing else
     assert server.get(f"/?token={TOKEN}", auth=False).status_code == 200
-    assert server.get("/?token=nope", auth=False).status_code == 401
-    assert server.get(f"/v1/jobs?token={TOKEN}", auth=False).status_code == 401  # the page only
+    assert server.get("/", auth=False).status_code == 200
+    assert server.get(f"/v1/jobs?token={TOKEN}", auth=False).status_code == 401
 
 
 def test_a_non_local_host_needs_a_token(capsys, monkeypatch, tmp_path):
@@ -248,12 +298,20 @@ def _cases(media: dict) -> dict:
                              {400, 422}, ""),
         "multipart-without-boundary": (A, {"data": jpeg, "headers": {"Content-Type": "multipart/form-data"}},
                                        {400, 422}, ""),
-        "text-named-jpg": (A, {"files": files("notes.jpg", b"not a photo\n" * 20)}, {422}, "not a readable image"),
-        "random-named-mp4": (V, {"files": files("noise.mp4", os.urandom(5000))}, {422}, "not a readable video"),
-        "random-no-extension": (A, {"files": files("noise", os.urandom(5000))}, {415}, "not a video or image"),
+        # the type is read from the bytes: text is neither a photo nor a video, whatever its name says
+        "text-named-jpg": (A, {"files": files("notes.jpg", b"not a photo\n" * 20)}, {415},
+                           "notes.jpg: neither a photo nor a video (its bytes are of no format wildfer reads)"),
+        "text-named-txt": (A, {"files": files("notes.txt", b"not a photo\n" * 20)}, {415},
+                           "notes.txt: neither a photo nor a video (its bytes are of no format wildfer reads)"),
+        "random-named-mp4": (V, {"files": files("noise.mp4", os.urandom(5000))}, {415}, "neither a photo nor a video"),
+        "random-no-extension": (A, {"files": files("noise", os.urandom(5000))}, {415}, "neither a photo nor a video"),
         "ico-image": (A, {"files": files("blank.ico", media["ico"].read_bytes())}, {415}, "ICO images are not read"),
         "audio-named-mp4": (V, {"files": files("sound.mp4", wav_bytes())}, {415, 422}, "video"),
         "bad-annotate-value": (A + "?annotate=maybe", {"files": files("pair.jpg", jpeg)}, {422}, "annotate"),
+        "misspelt-query-param": (A + "?anotate=1", {"files": files("pair.jpg", jpeg)}, {422},
+                                 "unknown query parameter(s) anotate; POST /v1/analyze takes annotate, model"),
+        "model-not-offered": (V + "?model=nosuch", {"files": files("clip.mp4", mp4)}, {422},
+                              "model 'nosuch' is not offered by this server"),
         "job-id-traversal": ("/v1/jobs/..%2F..%2Fetc", None, {404}, ""),
         "job-id-not-hex": ("/v1/jobs/" + "g" * 32 + "/report.html", None, {404}, "no job"),
         "unknown-route": ("/v1/upload", {"files": files("pair.jpg", jpeg)}, {404}, ""),
@@ -267,9 +325,9 @@ MALFORMED = ["zero-byte-photo", "zero-byte-video", "truncated-jpeg-half", "trunc
              "video-to-photo-route", "photo-to-video-route", "dotdot-name", "dotdot-name-video", "backslash-name",
              "absolute-name", "dotdot-alone", "control-char-name", "oversized-declared", "oversized-video",
              "oversized-chunked", "no-file-field", "form-field-not-file", "two-files", "broken-multipart",
-             "multipart-without-boundary", "text-named-jpg", "random-named-mp4", "random-no-extension", "ico-image",
-             "audio-named-mp4", "bad-annotate-value", "job-id-traversal", "job-id-not-hex", "unknown-route",
-             "wrong-method"]
+             "multipart-without-boundary", "text-named-jpg", "text-named-txt", "random-named-mp4",
+             "random-no-extension", "ico-image", "audio-named-mp4", "bad-annotate-value", "misspelt-query-param",
+             "model-not-offered", "job-id-traversal", "job-id-not-hex", "unknown-route", "wrong-method"]
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,8 @@ def test_ray_sends_video_jobs_through_predict_ray(tmp_path):
     done = s.wait_job(post_video(s, clip)["id"])
     assert done["state"] == "done", done
     assert main(["predict", str(clip), "--out", str(tmp_path / "ref"), "--quiet", "--no-plots"]) == 0
-    ref = (tmp_path / "ref" / "predictions.csv").read_bytes().replace(f"{clip},".encode(), b"input.mp4,")
+    # the job's rows name the video by the client's file name (a label), where predict writes the path
+    ref = (tmp_path / "ref" / "predictions.csv").read_bytes().replace(f"{clip},".encode(), b"short.mp4,")
     assert s.get(done["links"]["predictions.csv"]).content == ref
     log = (s.data / "jobs" / done["id"] / "runner.log").read_text()
     assert s.stop() == -15 and "Traceback" not in s.read_log() + log, s.read_log() + log

@@ -58,6 +58,8 @@ def test_step_logs_and_runs_table_on_real_fer2013(tmp_path):
     for extra in ([], ["name=b", "optim.lr=0.01"]):
         r = run_script(["train", p, *extra], tmp_path)
         assert r.returncode == 0, r.stderr[-2000:]
+        # stderr is a pipe, as when redirected to a log: plain progress lines, no bar's carriage returns
+        assert "\r" not in r.stderr and "wildfer: epoch 1/" in r.stderr and " batches, " in r.stderr, r.stderr
     check_logs(tmp_path / "runs" / "a", 6)
     r = run_script(["runs", "runs", "--csv", "runs.csv"], tmp_path)
     assert r.returncode == 0, r.stderr

@@ -10,8 +10,15 @@ import typer
 
 from . import __version__
 from .errors import WildferError
+from .images import MAX_PIXELS
 from .runtime import require_torch
 from .pipeline.options import PREDICT_DEFAULTS
+
+# Exit codes (README, "What it does"): 0 done.
+INTERRUPTED = 130  # exit code after Ctrl-C (128 + SIGINT), as shells report it
+USAGE = 2  # exit code of a usage mistake or a WildferError, as click uses for usage errors
+PARTIAL = 1  # predict: done, but some inputs could not be read (each named on stderr and in report.html)
+RESUMABLE = ("predict", "train")  # the commands whose Ctrl-C line says --resume finishes the work
 
 # rich_markup_mode=None: click's plain help. typer 0.29's rich help shows every flag as taking a
 # value (`--annotate <bool>`, even `--help <bool>`), and `--annotate true` then reads "true" as an input.
@@ -188,8 +195,9 @@ def split(
 
 @app.command()
 def predict(
-    inputs: Optional[List[str]] = typer.Argument(None, metavar="INPUT", help="Videos, photos, folders or glob patterns to read; or one live "
-                                                                           "stream: rtsp://, udp://, http(s)://."),
+    inputs: Optional[List[str]] = typer.Argument(None, metavar="INPUT", help="One or more videos, photos, folders or glob "
+                                                 "patterns to read (INPUT...); or one live stream: rtsp://, udp://, "
+                                                 "http(s)://."),
     out: Path = typer.Option(..., "--out", help="Folder for predictions.csv, report.html and the other outputs."),
     model: str = typer.Option("default", "--model", metavar="NAME|FILE", help=f"Expression model: {MODELS_HELP}."),
     detector: str = typer.Option(PREDICT_DEFAULTS.detector, "--detector", metavar="NAME",
@@ -231,6 +239,10 @@ def predict(
     backend: str = typer.Option(PREDICT_DEFAULTS.backend, "--backend", metavar="auto|torch|onnx",
                                 help="Classifier runtime; auto runs a shipped model as its int8 copy on onnxruntime "
                                      "when that is installed, else on torch."),
+    recursive: bool = typer.Option(False, "--recursive", "-r", help="Also read the photos and videos in the "
+                                   "subfolders of a folder (else they are named as not searched)."),
+    strict: bool = typer.Option(False, "--strict", help="Stop at the first input that cannot be read, before any "
+                                "work (else every readable input is processed and the others are named; exit 1)."),
     quiet: bool = typer.Option(False, "--quiet", help="Show no progress."),
     resume: bool = typer.Option(False, "--resume", help="Keep what an interrupted run into --out finished and do the rest."),
     overwrite: bool = typer.Option(False, "--overwrite",
@@ -249,7 +261,7 @@ def predict(
     plugin: Optional[List[str]] = _plugin_option(),
 ) -> None:
     """Expressions of every face in photos and videos -> OUT/predictions.csv and report.html."""
-    from .errors import ConfigError, DataError
+    from .errors import ConfigError
     from .outputs.console import face_table, run_summary
     from .pipeline.options import PredictOptions
     from .runners import predict as run_predict
@@ -267,14 +279,22 @@ def predict(
                           photo_detector=photo_detector, photo_max_side=photo_max_side, photo_min_face=photo_min_face,
                           detect_every=detect_every, detect_max_side=detect_size if detect_size else None,
                           min_face=min_face, stride=stride, smooth_s=smooth, batch_size=batch_size,
-                          classify_every=classify_every, annotate=annotate,
-                          abaw=abaw, plots=plots, progress=not quiet, threads=threads,
-                          backend=backend, resume=resume, overwrite=overwrite, ray=ray, stream_timeout_s=stream_timeout,
+                          classify_every=classify_every, annotate=annotate, abaw=abaw, plots=plots,
+                          progress=not quiet, threads=threads, recursive=recursive, strict=strict, backend=backend,
+                          resume=resume, overwrite=overwrite, ray=ray, stream_timeout_s=stream_timeout,
                           plugins=tuple(plugin or ()),
                           workers=workers if workers is not None else 0 if ray else PREDICT_DEFAULTS.workers)
     res = run_predict(paths, out, opts)
+    if res.resumed and not res.logs and not res.failed:
+        typer.echo(f"nothing to do: all {len(res.resumed)} source(s) were finished by an earlier run into {out}, "
+                   f"whose outputs are kept (report: {res.report})")
+        return
+    for skipped in res.skipped:
+        typer.echo(f"wildfer: note: {skipped}", err=True)
     for warning in res.warnings:
         typer.echo(f"wildfer: warning: {warning}", err=True)
+    for _, error in res.failed:
+        typer.echo(f"wildfer: warning: not read: {error}", err=True)
     if res.resumed:
         typer.echo(f"{len(res.resumed)} source(s) finished by an earlier run were kept, not redone")
     typer.echo(face_table(res))
@@ -283,10 +303,11 @@ def predict(
 
         typer.echo(live_line(res.live))
     typer.echo(run_summary(res))
-    if res.failed:  # the others' outputs are written; exit 2 so that scripts notice the gap
-        more = f" (and {len(res.failed) - 1} more, listed above)" if len(res.failed) > 1 else ""
-        raise DataError(f"{len(res.failed)} source(s) failed, the rest are done (--resume retries only these): "
-                        f"{res.failed[0][1]}{more}")
+    if res.failed:  # the others' outputs are written; exit PARTIAL so that scripts notice the gap
+        typer.echo(f"wildfer: error: {len(res.failed)} input(s) could not be read, the rest are done (--resume "
+                   f"retries only these): {res.failed[0][1]}"
+                   + (f" (and {len(res.failed) - 1} more, named above)" if len(res.failed) > 1 else ""), err=True)
+        raise typer.Exit(PARTIAL)
 
 
 @app.command()
@@ -302,9 +323,14 @@ def serve(
                                       help="Run video jobs on a Ray cluster, as predict --ray (local, auto, HOST:PORT, "
                                            "ray://HOST:10001)."),
     max_upload_mb: float = typer.Option(200.0, "--max-upload-mb", help="Largest request body, MB (413 above)."),
-    max_pixels: int = typer.Option(40_000_000, "--max-pixels",
-                                   help="Largest photo or video frame, width x height (413 above)."),
+    max_pixels: int = typer.Option(MAX_PIXELS, "--max-pixels",
+                                   help="Largest photo or video frame, width x height (413 above); at most "
+                                        "wildfer's own limit, the default."),
     queue: int = typer.Option(64, "--queue", help="Photos and video jobs that may wait; more get 503."),
+    model: Optional[List[str]] = typer.Option(None, "--model", metavar="NAME|FILE",
+                                              help=f"An expression model to offer (repeatable; the first is the "
+                                                   f"default, requests pick one with ?model=NAME): {MODELS_HELP}. "
+                                                   "Default: default."),
 ) -> None:
     """HTTP API and a web page: POST /v1/analyze (photos), /v1/videos (jobs), GET / (the page)."""
     from .serve.config import ServeConfig
@@ -315,7 +341,8 @@ def serve(
     except ImportError as e:
         raise WildferError(f"serve needs the serve extra: pip install 'wildfer[serve]' ({e})") from None
     run_server(ServeConfig(host=host, port=port, data=data, token=token, workers=workers, ray=ray,
-                           max_upload_mb=max_upload_mb, max_pixels=max_pixels, queue=queue))
+                           max_upload_mb=max_upload_mb, max_pixels=max_pixels, queue=queue,
+                           models=tuple(model or ("default",))))
 
 
 @app.command()
@@ -412,9 +439,6 @@ def runs(
     typer.echo(runs_report(root, csv))
 
 
-INTERRUPTED = 130  # exit code after Ctrl-C (128 + SIGINT), as shells report it
-USAGE = 2  # exit code of a usage mistake or a WildferError, as click uses for usage errors
-
 
 def _usage_error_types() -> tuple[type[BaseException], ...]:
     """The exceptions typer raises for a usage mistake (unknown option or command, missing or
@@ -459,13 +483,16 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     if not args:  # bare `wildfer`: the help, and success (click would exit 2 after it)
         args = ["--help"]
+    interrupted = "wildfer: interrupted"
+    if args[0] in RESUMABLE:
+        interrupted += f"; what was finished is kept: run the same command with --resume to do the rest"
     try:
         code = app(args=args, prog_name="wildfer", standalone_mode=False)
     except WildferError as e:
         typer.echo(f"wildfer: error: {e}", err=True)
         return USAGE
     except (typer.Abort, KeyboardInterrupt):
-        typer.echo("wildfer: interrupted", err=True)
+        typer.echo(interrupted, err=True)
         return INTERRUPTED
     except typer.Exit as e:
         return e.exit_code
@@ -483,7 +510,7 @@ def main(argv: list[str] | None = None) -> int:
     # Ctrl-C into Exit(130) itself (typer 0.29), so an interrupt arrives here as a return value;
     # the commands themselves return None.
     if code == INTERRUPTED:
-        typer.echo("wildfer: interrupted", err=True)
+        typer.echo(interrupted, err=True)
         return INTERRUPTED
     return code if isinstance(code, int) else 0
 

@@ -15,3 +15,8 @@ class ConfigError(WildferError):
 
 class CheckpointError(WildferError):
     """A weights file is not a safetensors checkpoint, or does not fit the model it is loaded into."""
+
+
+class DecodeWarning(UserWarning):
+    """A video decoded fewer frames than it announces (a cut download): what ``predict`` warns
+    about on stderr, the Python API warns with ``warnings.warn``; the message names the file."""

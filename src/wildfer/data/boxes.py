@@ -102,14 +102,13 @@ def match_faces(data: BoxSet, detector, detections: dict | None = None, progress
     detector (:func:`wildfer.detectors.create_photo_detector`). ``detections``: a dict kept by the
     caller (photo path -> the detector's faces) so that several models scored with one detector
     detect each photo once."""
-    from tqdm.auto import tqdm
-
     from ..geometry.boxes import iou_matrix
+    from ..progress import progress as shown
     from .datasets import load_image
 
     iou = np.zeros(len(data), np.float32)
     landmarks = np.full((len(data), 5, 2), np.nan, np.float32)
-    for path, rows in tqdm(photos_rows(data).items(), desc="detect", unit="photo", disable=not progress, leave=False):
+    for path, rows in shown(photos_rows(data).items(), desc="detect", unit="photos", enabled=progress):
         faces = detections.get(path) if detections is not None else None
         if faces is None:
             try:

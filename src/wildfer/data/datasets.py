@@ -12,16 +12,16 @@ imported by the methods that need it, not with this module.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 if TYPE_CHECKING:
     import torch
 
 from ..errors import DataError
+from ..images import ImageSource, open_image
 from ..labels import LabelSet
 
 
@@ -38,17 +38,14 @@ def to_chans(img: Image.Image, in_chans: int) -> Image.Image:
     return img.convert("L" if in_chans == 1 else "RGB")
 
 
-def load_image(path: str | Path, in_chans: int, size: int | None = None) -> np.ndarray:
+def load_image(path: ImageSource, in_chans: int, size: int | None = None) -> np.ndarray:
     """Decode an image file to uint8 ``(H, W, C)``; ``size`` resizes to a square side.
 
-    Raises :class:`DataError` naming the file when it cannot be decoded.
+    The picture is upright (EXIF orientation applied) and may be HEIC (:mod:`wildfer.images`);
+    ``path`` may also be bytes or a binary file object. Raises :class:`DataError` naming the file
+    when it cannot be decoded or holds more than :data:`wildfer.images.MAX_PIXELS`.
     """
-    try:
-        with Image.open(path) as im:
-            im.load()
-            img = to_chans(im, in_chans)
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError) as e:
-        raise DataError(f"{path}: not a readable image ({e.__class__.__name__}: {e})") from None
+    img = to_chans(open_image(path), in_chans)
     if size is not None and img.size != (size, size):
         img = img.resize((size, size), Image.BILINEAR)
     arr = np.asarray(img, dtype=np.uint8)

@@ -2,8 +2,8 @@
 
 On disk::
 
-    root/<class>/<name>.jpg     any of .jpg .jpeg .png .bmp .gif .tif .tiff .webp (any case),
-                                also in nested sub-folders of a class folder
+    root/<class>/<name>.jpg     any photo extension wildfer reads (wildfer.images.IMAGE_EXTS: .jpg
+                                .png .heic ..., any case), also in nested sub-folders of a class folder
 
 ``<class>`` is any known spelling of an expression (``happy``, ``Happiness``, ``angry``,
 ``anger``...; see :mod:`wildfer.labels`), case-insensitive. The folders' classes are matched to a
@@ -22,14 +22,12 @@ import re
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, UnidentifiedImageError
-
 from ..errors import DataError
+from ..images import IMAGE_EXTS, read_header
 from ..labels import ABAW7, ABAW8, FERPLUS, LabelMapError, LabelSet, canonical
 from .datasets import FileDataset
 from .report import ReadReport
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp")
 DETECT_ORDER = (ABAW7, ABAW8, FERPLUS)
 
 
@@ -65,10 +63,9 @@ def folder_label_set(
 def _readable(path: str) -> bool:
     """Cheap check: PIL can identify the file (header only, no full decode)."""
     try:
-        with Image.open(path) as im:
-            im.size  # noqa: B018 - header parsed
+        read_header(path)
         return True
-    except (OSError, UnidentifiedImageError, ValueError, Image.DecompressionBombError):
+    except DataError:
         return False
 
 
@@ -115,7 +112,7 @@ def read_image_folder(
             if name.startswith("."):
                 report.count("hidden entries skipped", rel)
                 continue
-            if os.path.splitext(name)[1].lower() not in IMAGE_SUFFIXES:
+            if os.path.splitext(name)[1].lower() not in IMAGE_EXTS:
                 report.drop("not an image file", rel)
                 continue
             if verify and not _readable(f):

@@ -148,7 +148,7 @@ def pack_dataset(ds, out_dir: str | Path, shard_size: int | None = None, *, sour
     stored as zeros with target -1 and counted in the returned report. ``reports``: the source
     readers' :class:`ReadReport` s, kept in the manifest.
     """
-    from tqdm.auto import tqdm
+    from ..progress import Bar
 
     out = Path(out_dir)
     n = len(ds)
@@ -171,7 +171,7 @@ def pack_dataset(ds, out_dir: str | Path, shard_size: int | None = None, *, sour
     shards: list[dict] = []
     bad: list[tuple[int, str]] = []
     mm, cur = None, -1
-    with tqdm(total=n, unit="img", desc=f"pack {out.name}", disable=not progress, leave=False) as bar:
+    with Bar(total=n, unit="images", desc=f"pack {out.name}", enabled=progress) as bar:
         for x, idx, failed in it:
             first = int(idx[0])
             if first // k != cur:

@@ -9,7 +9,7 @@
 
 Outputs in ``out``: ``metrics.json`` (the end-to-end metrics under the usual keys, plus
 ``detection_recall``, ``missed_per_class`` and ``classifier_only`` with the same keys),
-``report.md``, ``confusion.png`` (end to end, missed faces left out of the cells) and
+``report.md``, ``confusion.png`` (end to end, with a column of the missed faces per true class) and
 ``confusion_classifier_only.png``, and ``faces.csv`` (one row per labelled face: both
 predictions, the IoU of the match and both probability vectors) for error analysis.
 """
@@ -40,8 +40,7 @@ def evaluate_boxes(root: str | Path, out: str | Path, model: str = "default", ba
 
     ``detections``: a dict kept by the caller (photo path -> the detector's faces) so that several
     models scored with the same detector detect each photo once (``wildfer ablate``)."""
-    from tqdm.auto import tqdm
-
+    from ..progress import progress as shown
     from ..runtime import set_threads
 
     # One photo's few faces at a time: a second thread costs more in OpenMP hand-offs than it
@@ -58,7 +57,7 @@ def evaluate_boxes(root: str | Path, out: str | Path, model: str = "default", ba
     unreadable = int((matched_iou < 0).sum())  # counted below; these faces score as missed
     e2e = np.zeros((len(data), k), np.float32)
     box_probs = np.zeros((len(data), k), np.float32)
-    for path, rows in tqdm(photos_rows(data).items(), desc="boxes", unit="photo", disable=not progress, leave=False):
+    for path, rows in shown(photos_rows(data).items(), desc="boxes", unit="photos", enabled=progress):
         if matched_iou[rows[0]] < 0:
             continue
         rgb = load_image(path, 3)
@@ -86,11 +85,13 @@ def evaluate_boxes(root: str | Path, out: str | Path, model: str = "default", ba
     if unreadable:
         notes.append(f"{unreadable} labelled faces are in photos that could not be read (counted as missed)")
     title = f"{clf.source} ({clf.meta.model}) on labelled boxes in {Path(root).name}"
-    text = markdown_report(metrics, f"{title}: end to end ({det.name} + alignment + classifier)", notes)
+    text = markdown_report(metrics, f"{title}: end to end ({det.name} + alignment + classifier)", notes,
+                           missed=metrics["missed_per_class"])
     text += "\n" + markdown_report(metrics["classifier_only"], f"classifier only (labelled box x {box_scale})").replace(
         "`confusion.png`", "`confusion_classifier_only.png`")
     (out / "report.md").write_text(text)
-    confusion_png(metrics["confusion_matrix"], names, out / "confusion.png", f"{title}: end to end")
+    confusion_png(metrics["confusion_matrix"], names, out / "confusion.png", f"{title}: end to end",
+                  missed=[metrics["missed_per_class"][n] for n in names])
     confusion_png(metrics["classifier_only"]["confusion_matrix"], names, out / "confusion_classifier_only.png",
                   f"{title}: classifier only")
     return metrics

@@ -29,7 +29,9 @@ def _fer2013(root: Path, split: str, labels: str, meta):
         label_set = FERPLUS
     else:
         raise ConfigError(f"--labels must be fer2013 or ferplus, not {labels!r}")
-    notes = [full.report.summary()]
+    rows = full.report
+    dropped = "".join(f"; {n} dropped ({why})" for why, n in sorted(rows.dropped.items()))
+    notes = [f"{split}: {len(part.labels)} faces, of the {rows.kept} rows read from {Path(rows.source).name}{dropped}"]
     leak = np.zeros(len(part.labels), dtype=bool)
     if split != "Training" and (full.usage == "Training").any():
         pairs = exact_duplicates(full.images[full.usage == "Training"], part.images)

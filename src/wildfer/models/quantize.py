@@ -26,13 +26,12 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, DataError
+from ..images import IMAGE_EXTS
 from .meta import INPUT
 from .onnx_export import export_model
 from .onnx_model import OnnxModel, read_onnx_meta
 from .preprocess import normalize, softmax
 from .weights import META_KEY, WeightsMeta, is_onnx, load_model, resolve
-
-_IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif")
 
 
 def calibration_faces(source: str | Path, meta: WeightsMeta, n: int = 512) -> np.ndarray:
@@ -57,7 +56,7 @@ def calibration_faces(source: str | Path, meta: WeightsMeta, n: int = 512) -> np
     elif src.is_dir():
         from ..geometry.align import reframe
 
-        files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in _IMAGE_SUFFIXES)[:n]
+        files = sorted(p for p in src.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTS)[:n]
         faces = np.stack([load_image(p, c, s).transpose(2, 0, 1) for p in files]) if files else np.zeros((0,))
         if len(faces) and (meta.template, meta.margin) != ("fer", 0.0):  # face crops framed as FER2013's
             faces = reframe(faces, s, meta.template, meta.margin)

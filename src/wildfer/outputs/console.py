@@ -72,6 +72,8 @@ def run_summary(res: PredictResult) -> str:
         problems += f", {sum(faces)} face(s) in {len(photos)} photo(s) ({faces.count(0)} without a face)"
     problems += f", {cut} cut short (decoding stopped early)" if cut else ""
     problems += f", {len(res.failed)} failed" if res.failed else ""
+    skipped = sum(len(s.names) for s in res.skipped)
+    problems += f", {skipped} folder entr{'y' if skipped == 1 else 'ies'} not read" if skipped else ""
     clf = ""
     if res.classifier:
         c = res.classifier

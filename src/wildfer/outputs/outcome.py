@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..pipeline.frames import StageTimer
 from ..pipeline.options import PredictOptions
-from ..pipeline.sources import Source
+from ..pipeline.sources import Skipped, Source
 from .abaw import write_image_location
 from .results import SourceLog
 
@@ -30,7 +30,8 @@ class PredictResult:
     timings: dict[str, float] = field(default_factory=dict)  # seconds per stage, all sources (and workers)
     resumed: list[Path] = field(default_factory=list)  # sources finished by an earlier run (--resume)
     warnings: list[str] = field(default_factory=list)  # "<source>: <what>", e.g. a video that decoded short
-    failed: list[tuple[Path, str]] = field(default_factory=list)  # (source, one-line error): no rows, no marker
+    failed: list[tuple[Path, str]] = field(default_factory=list)  # (input, one-line error): no rows, no marker
+    skipped: list[Skipped] = field(default_factory=list)  # per folder, what it held that is not read
     frames: int = 0  # frames processed, all sources
     classifier: dict[str, str] = field(default_factory=dict)  # Classifier.describe(): model, backend, precision
     classifier_note: str = ""  # why --backend auto did not take the int8 copy ("" if it did or was not asked)
@@ -67,7 +68,7 @@ def collect(out: Path, csv_path: Path, sources: list[Source], names: list[str], 
                 continue
             res.logs.append(oc.log)
             if oc.log.info.short_read():
-                res.warnings.append(f"{src.path}: {oc.log.info.short_read()}")
+                res.warnings.append(f"{src.label}: {oc.log.info.short_read()}")
             res.frames += oc.log.frames_processed
             for stage, seconds in oc.timings.items():
                 timings[stage] += seconds

@@ -235,12 +235,14 @@ def annotate_video(log: SourceLog, path: Path, stride: int = 1) -> Path:
     out = av.open(str(path), "w")
     fps = info.fps or 25.0
     st = out.add_stream("libx264", rate=_rate(fps))
-    st.width, st.height = info.width - info.width % 2, info.height - info.height % 2
     st.pix_fmt = "yuv420p"
     st.options = {"crf": "23", "preset": "veryfast"}
     sound = AudioCopy(log.source.path, out)
-    shown, shot = np.zeros(0, np.int64), 0
+    shown, shot, sized = np.zeros(0, np.int64), 0, False
     for fr in it:
+        if not sized:  # the first frame's size: upright, as decoding turned it (DecodeInfo.rotation)
+            h, w = fr.rgb.shape[:2]
+            st.width, st.height, sized = w - w % 2, h - h % 2, True
         sound.until(fr.time_s)
         if fr.shot != shot:
             shown, shot = np.zeros(0, np.int64), fr.shot
@@ -252,6 +254,8 @@ def annotate_video(log: SourceLog, path: Path, stride: int = 1) -> Path:
         draw_rows(img, boxes[shown], fids[shown], labels[shown], scores[shown], log.class_names)
         for pkt in st.encode(av.VideoFrame.from_ndarray(img, format="rgb24")):
             out.mux(pkt)
+    if not sized:  # not one frame decoded: the container's size, for a valid empty file
+        st.width, st.height = info.width - info.width % 2, info.height - info.height % 2
     for pkt in st.encode():
         out.mux(pkt)
     sound.finish()

@@ -38,8 +38,9 @@ from urllib.parse import quote
 
 import numpy as np
 
-from ..pipeline.options import PredictOptions
-from ..pipeline.sources import Source
+from ..images import IMAGE_EXTS
+from ..pipeline.options import FLAGS, PredictOptions
+from ..pipeline.sources import Skipped, Source
 from ..version import __version__
 from .render import annotated_photo, class_color, text_color
 from .results import SourceLog
@@ -83,6 +84,15 @@ svg.timeline { width: 100%; min-width: 160px; height: 16px; display: block; back
 .bar span { display: block; height: 100%; }
 .shares { font-size: 0.85em; color: #444; margin-top: 2px; } td.seen { white-space: nowrap; }
 nav ol { columns: 3; font-size: 0.9em; } .links a { margin-right: 12px; }
+section.photos { margin: 18px 0; } .ptable { display: flex; flex-direction: column; border-top: 1px solid #ddd; }
+.prow { display: grid; grid-template-columns: minmax(10em, 2fr) 4em 5fr; gap: 8px; padding: 3px 8px;
+        border-bottom: 1px solid #eee; align-items: center; } .prow.head { order: -1; font-weight: 600; color: #555; }
+.prow .name { word-break: break-all; } .prow.failed { color: #b00; }
+section.photos > input { position: absolute; opacity: 0; }
+section.photos > label { display: inline-block; padding: 0 8px; margin: 2px 2px 2px 0; border: 1px solid #ccc;
+                         border-radius: 10px; cursor: pointer; font-size: 0.9em; }
+section.photos > input:checked + label { background: #1d1d1f; color: #fff; border-color: #1d1d1f; }
+section.photos > input:focus-visible + label { outline: 2px solid #1f77b4; }
 """
 
 
@@ -193,7 +203,7 @@ def _photo_figure(log: SourceLog, outputs: dict[str, list[Path]], out: Path, n_f
     full = [p for p in outputs.get("images", []) if p.is_relative_to(out)]
     href = _href(full[0], out) if full else escape(src.path.resolve().as_uri())
     img = (f'<a href="{href}"><img class="photo" src="{jpeg_uri(annotated_photo(log, PHOTO_SIDE, ids_only=True))}" '
-           f'alt="{escape(src.path.name)}{", annotated" if n_faces else ""}"></a>')
+           f'alt="{escape(src.display_name)}{", annotated" if n_faces else ""}"></a>')
     if n_faces:
         return f'<figure class="photo">{img}</figure>'
     return f'<figure class="photo noface">{img}<figcaption>no face found</figcaption></figure>'
@@ -328,17 +338,94 @@ def overview_html(stats: list[tuple[str, Path, dict | None]], class_names: list[
     return "\n".join(parts) + "</section>"
 
 
-def write_report(out: Path, sources: list[Source], names: list[str], opts: PredictOptions, classifier: dict[str, str],
-                 class_names: list[str], failed: dict[Path, str], resumed: set[Path], summary: str) -> Path:
-    """``out/report.html`` (module docstring) for ``sources`` (``names``: their output names), in
-    input order. ``classifier``: ``Classifier.describe()``; ``failed``: source -> one-line error;
-    ``resumed``: sources finished by an earlier run; ``summary``: the run's closing line."""
+def photo_table_html(rows: list[tuple[str, Path, dict | None, str | None]], class_names: list[str]) -> str:
+    """The photos as one compact table (photo, faces, expressions), each row linked to its card
+    below, with buttons that sort it (input order, most faces, most faces of an expression) and
+    filter it (photos with a face of an expression, without a face, failed). ``rows``: ``(anchor,
+    photo, stats or None, error or None)`` per photo. No script: radio buttons and CSS (each row
+    carries its rank for every sort as a custom property, and classes for every filter)."""
+    present = [k for k, c in enumerate(class_names) if any(st and st["labels"].get(c) for _, _, st, _ in rows)]
+
+    def rank(key) -> dict[int, int]:  # row index -> 1-based place, ties in input order
+        order = sorted(range(len(rows)), key=lambda i: (-key(rows[i]), i))
+        return {i: r + 1 for r, i in enumerate(order)}
+
+    faces = rank(lambda r: r[2]["faces"] if r[2] else -1)
+    per_class = {k: rank(lambda r, c=class_names[k]: r[2]["labels"].get(c, 0) if r[2] else -1) for k in present}
+    sorts = [("input", "input order", None), ("faces", "most faces", None)]
+    sorts += [(f"c{k}", f"most {class_names[k]}", k) for k in present]
+    shows = [("all", "all", None)] + [(f"c{k}", class_names[k], k) for k in present]
+    shows += [(key, label, None) for key, label in (("none", "no face"), ("failed", "failed"))
+              if any(key in _row_classes(r, class_names) for r in rows)]
+    parts = ['<section class="photos"><h2>Photos</h2>', "sort:"]
+    for key, label, _ in sorts:
+        parts.append(f'<input type="radio" name="psort" id="ps-{key}"{" checked" if key == "input" else ""}>'
+                     f'<label for="ps-{key}">{escape(label)}</label>')
+    parts.append("<br>show:")
+    for key, label, _ in shows:
+        parts.append(f'<input type="radio" name="pshow" id="pf-{key}"{" checked" if key == "all" else ""}>'
+                     f'<label for="pf-{key}">{escape(label)}</label>')
+    parts.append('<div class="ptable"><div class="prow head"><span>photo</span><span>faces</span>'
+                 "<span>expressions</span></div>")
+    for i, (anchor, path, st, error) in enumerate(rows):
+        order = ";".join([f"--faces:{faces[i]}"] + [f"--c{k}:{per_class[k][i]}" for k in present])
+        if st is None:
+            what, n = (f"failed: {escape(error)}" if error else "finished by an earlier wildfer"), "–"
+        else:
+            n = str(st["faces"])
+            what = " ".join(f"{_chip(k, c)}{'×' + str(st['labels'][c]) if st['labels'][c] > 1 else ''}"
+                            for k, c in enumerate(class_names) if st["labels"].get(c)) or "no face found"
+        parts.append(f'<div class="prow {" ".join(_row_classes(rows[i], class_names))}" style="{order}">'
+                     f'<a class="name" href="#{anchor}">{escape(path.name)}</a><span>{n}</span><span>{what}</span></div>')
+    parts.append("</div></section>")
+    return "\n".join(parts)
+
+
+def photo_table_css(n_classes: int) -> str:
+    """The rules that sort and filter :func:`photo_table_html`'s rows, for ``n_classes`` classes."""
+    css = ["#ps-faces:checked ~ .ptable .prow { order: var(--faces); }"]
+    css += [f"#ps-c{k}:checked ~ .ptable .prow {{ order: var(--c{k}); }}" for k in range(n_classes)]
+    css += [f"#pf-{key}:checked ~ .ptable .prow:not(.{key}):not(.head) {{ display: none; }}"
+            for key in [f"c{k}" for k in range(n_classes)] + ["none", "failed"]]
+    return "\n".join(css) + "\n"
+
+
+def _row_classes(row: tuple[str, Path, dict | None, str | None], class_names: list[str]) -> list[str]:
+    """What the filters know of a photo: ``c<k>`` per expression among its faces, ``none``, ``failed``."""
+    _, _, st, error = row
+    if st is None:
+        return ["failed"] if error else []
+    if not st["faces"]:
+        return ["none"]
+    return [f"c{k}" for k, c in enumerate(class_names) if st["labels"].get(c)]
+
+
+def settings_html(opts: PredictOptions, classifier: dict[str, str]) -> str:
+    """The run's options, each by the flag that sets it (``FLAGS``), the ones not at their default
+    in bold; the model as asked for and as it ran (``default`` runs as ``default-int8``)."""
     defaults = PredictOptions()
-    settings = []
+    rows = []
     for f in dataclasses.fields(opts):
-        value = getattr(opts, f.name)
-        changed = ' class="changed"' if value != getattr(defaults, f.name) else ""
-        settings.append(f"<tr><td>{escape(f.name)}</td><td{changed}>{escape(str(value))}</td></tr>")
+        value, default = getattr(opts, f.name), getattr(defaults, f.name)
+        if f.name == "progress":  # set by --quiet, its opposite
+            value, default = not value, not default
+        changed = ' class="changed"' if value != default else ""
+        shown = str(value)
+        if f.name == "model" and classifier:
+            shown += f" (ran as {', '.join(str(v) for v in classifier.values())})"
+        rows.append(f"<tr><td>{escape(FLAGS.get(f.name, f.name))}</td><td{changed}>{escape(shown)}</td></tr>")
+    return ('<details class="settings"><summary>settings (bold: not the default)</summary>'
+            f'<table class="settings">{"".join(rows)}</table></details>')
+
+
+def write_report(out: Path, sources: list[Source], names: list[str], opts: PredictOptions, classifier: dict[str, str],
+                 class_names: list[str], failed: dict[Path, str], resumed: set[Path], summary: str,
+                 skipped: list[Skipped] = ()) -> Path:
+    """``out/report.html`` (module docstring) for ``sources`` (``names``: their output names), in
+    input order. ``classifier``: ``Classifier.describe()``; ``failed``: input -> one-line error
+    (sources that failed, and inputs that could not be read at all, which get a section after the
+    sources'); ``resumed``: sources finished by an earlier run; ``summary``: the run's closing
+    line; ``skipped``: what folders held that is not read."""
     model = ", ".join(escape(str(v)) for v in classifier.values())
     kinds = [s.kind for s in sources]
     counted = [f"{kinds.count(k)} {w}{'s' if kinds.count(k) != 1 else ''}" for k, w in (("video", "video"),
@@ -347,40 +434,48 @@ def write_report(out: Path, sources: list[Source], names: list[str], opts: Predi
             f'<p class="sub">{datetime.now().isoformat(sep=" ", timespec="seconds")} · '
             f"wildfer {escape(__version__)} · model: {model}</p>", f'<p class="sub">{escape(summary)}</p>']
     toc, sections, stats, warnings = [], [], [], []
-    for i, (src, name) in enumerate(zip(sources, names)):
+    photos: list[tuple[str, Path, dict | None, str | None]] = []
+    unread = [Source(path, "image" if path.suffix.lower() in IMAGE_EXTS else "") for path in failed
+              if path not in {s.path for s in sources}]
+    for i, (src, name) in enumerate(zip(sources + unread, names + [""] * len(unread))):
         anchor = f"source-{i + 1}"
         toc.append(f'<li><a href="#{anchor}">{escape(src.display_name)}</a></li>')
         sections.append(f'<div id="{anchor}">')
         if src.path in failed:
             sections.append(f'<section class="source failed"><h2>{escape(src.display_name)}</h2>'
                             f"<p>failed: {escape(failed[src.path])}</p></section>")
-            warnings.append(f'<a href="#{anchor}">{escape(src.path.name)}</a> failed: {escape(failed[src.path])}')
+            warnings.append(f'<a href="#{anchor}">{escape(src.display_name)}</a> failed: {escape(failed[src.path])}')
+            if src.kind == "image":
+                photos.append((anchor, src.path, None, failed[src.path]))
         elif section_path(out, name).is_file():
             sections.append(section_path(out, name).read_text(encoding="utf-8"))
             if src.path in resumed:
                 sections.append('<p class="sub">(finished by an earlier run into this folder)</p>')
             stats.append((anchor, src.path, _read_stats(out, name)))
+            if src.kind == "image":
+                photos.append((anchor, src.path, stats[-1][2], None))
             if stats[-1][2] and stats[-1][2].get("warning"):
-                warnings.append(f'<a href="#{anchor}">{escape(src.path.name)}</a>: {escape(stats[-1][2]["warning"])}')
+                warnings.append(f'<a href="#{anchor}">{escape(src.display_name)}</a>: {escape(stats[-1][2]["warning"])}')
         else:  # finished by an earlier run of a wildfer that wrote no report
             sections.append(f'<section class="source"><h2>{escape(src.display_name)}</h2><p>finished by an earlier '
                             "run that left no report section; its summary is in summaries/</p></section>")
         sections.append("</div>")
     body += [f'<p class="warning">{w}</p>' for w in warnings]
+    body += [f'<p class="warning">not read: {escape(str(s))}</p>' for s in skipped]
     if stats:
         body.append(overview_html(stats, class_names))
+    if len(photos) > 1:
+        body.append(photo_table_html(photos, class_names))
     if class_names:
         body.append('<p class="key">' + "".join(_chip(k, c) for k, c in enumerate(class_names)) + "</p>")
     if len(sources) > 1:
         opened = " open" if len(sources) <= OPEN_TOC else ""
         body.append(f"<details{opened}><summary>all {len(sources)} sources</summary>"
                     f"<nav><ol>{''.join(toc)}</ol></nav></details>")
-    settings_html = ('<details class="settings"><summary>settings (bold: not the default)</summary>'
-                     f'<table class="settings">{"".join(settings)}</table></details>')
     page = ('<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
             '<meta name="viewport" content="width=device-width, initial-scale=1">'
-            f"<title>wildfer report</title><style>{CSS}</style></head><body>\n"
-            + "\n".join(body + sections + [settings_html]) + "\n</body></html>\n")
+            f"<title>wildfer report</title><style>{CSS}{photo_table_css(len(class_names))}</style></head><body>\n"
+            + "\n".join(body + sections + [settings_html(opts, classifier)]) + "\n</body></html>\n")
     path = out / "report.html"
     path.write_text(page, encoding="utf-8")
     return path

@@ -1,9 +1,11 @@
 """What ``predict`` keeps and writes per face and per source: the CSV rows and a compact log.
 
 ``predictions.csv`` columns: ``source,frame,time_s,face_id,x0,y0,x1,y1,label,score`` then one
-``p_<class>`` column per class of the model's label set (its own names, in its order). One row per
-face per processed frame; ``frame`` is 0-based (photos: 0), ``time_s`` seconds, the box in pixels
-of the original frame, ``label``/``score`` the arg-max class of the (smoothed) probabilities.
+``p_<class>`` column per class of the model's label set (its own names, in its order), then
+``detection_score``. One row per face per processed frame; ``frame`` is 0-based (photos: 0),
+``time_s`` seconds, the box in pixels of the original frame (upright), ``label``/``score`` the
+arg-max class of the (smoothed) probabilities, ``detection_score`` the face detector's
+confidence (0-1; a face followed by optical flow keeps its last detection's).
 
 :class:`SourceLog` keeps, per source, one compact record per face-frame (frame, id, label, box,
 float16 probabilities: about 48 bytes for 8 classes) for the summary, plots and ABAW files, and
@@ -27,6 +29,7 @@ from ..pipeline.frames import FaceRow
 from ..pipeline.sources import DecodeInfo, Source
 
 FIXED_COLUMNS = ["source", "frame", "time_s", "face_id", "x0", "y0", "x1", "y1", "label", "score"]
+LAST_COLUMNS = ["detection_score"]  # after the p_<class> columns: added later, so earlier columns keep their place
 
 
 class CSVSink:
@@ -48,13 +51,13 @@ class CSVSink:
 
     @staticmethod
     def header(class_names: list[str]) -> list[str]:
-        return FIXED_COLUMNS + [f"p_{c}" for c in class_names]
+        return FIXED_COLUMNS + [f"p_{c}" for c in class_names] + LAST_COLUMNS
 
     def write(self, source: str, rows: list[tuple[FaceRow, np.ndarray]]) -> None:
         for r, p in rows:
             k = int(np.argmax(p))
             self._w.writerow([source, r.frame, f"{r.time_s:.3f}", r.face_id, *(f"{v:.1f}" for v in r.box),
-                              self.class_names[k], f"{p[k]:.4f}", *(f"{v:.4f}" for v in p)])
+                              self.class_names[k], f"{p[k]:.4f}", *(f"{v:.4f}" for v in p), f"{r.det_score:.4f}"])
         self._f.flush()
 
     def tell(self) -> int:
@@ -214,8 +217,9 @@ class SourceLog:
             "precision": precision,
             "classes": self.class_names,
             "fps": round(info.fps, 4),
-            "width": info.width,
+            "width": info.width,  # upright, as the frames were read
             "height": info.height,
+            "rotation": info.rotation,  # degrees the frames were turned clockwise (a display rotation)
             "frames_declared": info.frames_declared,
             "frames_decoded": info.frames_decoded,
             "decode_error": info.error,

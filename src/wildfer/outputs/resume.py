@@ -134,8 +134,9 @@ def trim_predictions(path: Path, header: list[str], keep: set[str]) -> bool:
             if old is None:
                 return False
             if old != header:
-                raise ConfigError(f"{path}: written by a model with other classes ({old[len(FIXED_COLUMNS):]}); "
-                                  "resume with the same --model or use a new --out folder")
+                raise ConfigError(f"{path}: written with other columns ({old[len(FIXED_COLUMNS):]}: another model's "
+                                  "classes, or an earlier wildfer's); resume with the same --model and wildfer, or "
+                                  "use a new --out folder")
             with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, newline="") as g:
                 tmp = g.name
                 w = csv.writer(g)

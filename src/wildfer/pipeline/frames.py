@@ -41,12 +41,14 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class FaceRow:
     """One face in one processed frame: the frame's 0-based number in the file (photos: 0), its time
-    in seconds, the face's id and its box ``x0, y0, x1, y1`` in pixels of the frame."""
+    in seconds, the face's id, its box ``x0, y0, x1, y1`` in pixels of the frame and the face
+    detector's confidence in it, 0-1 (a face followed by optical flow keeps its last detection's)."""
 
     frame: int
     time_s: float
     face_id: int
     box: tuple[float, float, float, float]
+    det_score: float = 0.0
 
 
 class StageTimer(defaultdict):
@@ -148,6 +150,8 @@ def iter_frames(frames: Iterable[Frame], is_video: bool, fps: float, clf: Classi
                 tracker.reset()
             faces = detect(fr.rgb, new_shot)
             t0 = time.perf_counter()
+            if not is_video:  # a photo's faces are numbered left to right, by their boxes' left edges
+                faces = faces.take(np.lexsort((faces.boxes[:, 1], faces.boxes[:, 0])))
             ids = tracker.update(faces.boxes) if is_video else np.arange(len(faces))
             t0 = timer.add("track", t0)
             ff = FrameFaces(fr.index, fr.time_s, [], faces.landmarks.copy(), len(faces))
@@ -161,8 +165,9 @@ def iter_frames(frames: Iterable[Frame], is_video: bool, fps: float, clf: Classi
                                                      clf.template, clf.margin))
                 if on_faces is not None:
                     on_faces(fr.rgb, ids, faces.boxes)
-                for j, (fid, box) in enumerate(zip(ids, faces.boxes)):
-                    ff.rows.append((FaceRow(fr.index, fr.time_s, int(fid), tuple(float(v) for v in box)), None))
+                for j, (fid, box, score) in enumerate(zip(ids, faces.boxes, faces.scores)):
+                    ff.rows.append((FaceRow(fr.index, fr.time_s, int(fid), tuple(float(v) for v in box), float(score)),
+                                    None))
                     if j in due:
                         pending_rows.append((int(fid), ff, j))
                         last_classified[int(fid)] = (k, fr.time_s)

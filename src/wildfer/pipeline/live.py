@@ -21,7 +21,7 @@ from typing import Iterator
 import numpy as np
 
 from ..errors import DataError
-from .sources import DecodeInfo, Frame, MediaError, Source, live_source
+from .sources import DecodeInfo, Frame, MediaError, Source, live_source, upright
 
 
 OPEN_TIMEOUT_S = 15.0  # a stream that sends nothing for this long after opening is an error
@@ -116,7 +116,7 @@ class LiveReader:
                 else:
                     t0 = frame.time if t0 is None else t0
                     t = float(frame.time - t0)
-                fr = Frame(i, t, frame.to_ndarray(format="rgb24"), shot)
+                fr = Frame(i, t, upright(frame)[0], shot)
                 with self._cond:
                     self.stats.received = self.info.frames_decoded = i + 1
                     if self._latest is not None:

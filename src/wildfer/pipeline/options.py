@@ -49,6 +49,11 @@ class PredictOptions:
     abaw: bool = False
     plots: bool = True
     progress: bool = True
+    # Folders: their subfolders' media too (else each folder's subfolders are named as not searched).
+    recursive: bool = False
+    # The first input that cannot be read (missing, empty, not a photo or video, damaged) stops the
+    # run before any work; without it every readable input is processed and the others are named.
+    strict: bool = False
     resume: bool = False  # skip sources a previous run into the same folder finished (outputs.resume)
     overwrite: bool = False  # delete a previous run's outputs in the folder first (outputs.outdir)
     # Modules imported before the classifier is built, in every worker too (--plugin; wildfer.plugins).
@@ -69,21 +74,32 @@ class PredictOptions:
 
 PREDICT_DEFAULTS = PredictOptions()
 
+# The ``wildfer predict`` flag that sets each option (report.html's settings and the CLI's errors
+# name options by it); options without a flag are named by their field.
+FLAGS = {"model": "--model", "backend": "--backend", "detector": "--detector", "check_detector": "--check-detector",
+         "check_max": "--check-max", "detect_max_side": "--detect-size", "min_face": "--min-face",
+         "detect_every": "--detect-every", "photo_detector": "--photo-detector", "photo_max_side": "--photo-max-side",
+         "photo_min_face": "--photo-min-face", "stride": "--stride", "smooth_s": "--smooth",
+         "batch_size": "--batch-size", "classify_every": "--classify-every", "annotate": "--annotate", "abaw": "--abaw", "plots": "--plots",
+         "progress": "--quiet", "recursive": "--recursive", "strict": "--strict", "resume": "--resume",
+         "overwrite": "--overwrite", "plugins": "--plugin", "threads": "--threads", "workers": "--workers",
+         "ray": "--ray", "stream_timeout_s": "--stream-timeout"}
 
-# The least value of each count or size a user sets, by field, with the flag that sets it: a
-# value below it is refused naming that flag and the value given (None = "not set", never refused).
-LOWER_BOUNDS = (("stride", "--stride", 1), ("detect_every", "--detect-every", 1), ("check_max", "--check-max", 1),
-                ("batch_size", "--batch-size", 1), ("classify_every", "--classify-every", 1), ("threads", "--threads", 1), ("min_face", "--min-face", 0),
-                ("detect_max_side", "--detect-size", 0), ("photo_min_face", "--photo-min-face", 0),
-                ("photo_max_side", "--photo-max-side", 0), ("smooth_s", "--smooth", 0))
+# The least value of each count or size a user sets: a value below it is refused naming the flag
+# (or the keyword, from the Python API) and the value given (None = "not set", never refused).
+LOWER_BOUNDS = (("stride", 1), ("detect_every", 1), ("check_max", 1), ("batch_size", 1), ("classify_every", 1), ("threads", 1),
+                ("min_face", 0), ("detect_max_side", 0), ("photo_min_face", 0), ("photo_max_side", 0),
+                ("smooth_s", 0), ("min_iou", 0), ("max_missed_s", 0))
 
 
-def check_options(opts: PredictOptions) -> None:
-    """Raise :class:`~wildfer.errors.ConfigError` naming the flag and the value for a count or size
-    below its bound (``LOWER_BOUNDS``; ``--workers``: >= 1, or >= 0 with ``--ray``)."""
-    for name, flag, least in LOWER_BOUNDS:
+def check_options(opts: PredictOptions, keywords: bool = False) -> None:
+    """Raise :class:`~wildfer.errors.ConfigError` naming the option and the value for a count or
+    size below its bound (``LOWER_BOUNDS``; ``--workers``: >= 1, or >= 0 with ``--ray``). The
+    option is named by its flag (``--smooth``), or with ``keywords`` by its field (``smooth_s``,
+    as :class:`wildfer.Recognizer` takes it)."""
+    for name, least in LOWER_BOUNDS:
         value = getattr(opts, name)
         if value is not None and value < least:
-            raise ConfigError(f"{flag} must be >= {least}, got {value:g}")
+            raise ConfigError(f"{name if keywords else FLAGS.get(name, name)} must be >= {least}, got {value:g}")
     if opts.workers < (0 if opts.ray else 1):
         raise ConfigError(f"--workers must be >= 1 (--workers 0 with --ray), got {opts.workers}")

@@ -23,9 +23,9 @@ import numpy as np
 
 from ..data.datasets import load_image
 from ..errors import DataError
+from ..images import IMAGE_EXTS, open_image
 from .cuts import CutDetector, video_thumbnail
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff", ".gif"}
 VIDEO_EXTS = {".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv", ".3gp", ".ts"}
 
 
@@ -38,6 +38,9 @@ class Source:
     path: Path  # a live stream: a file-name-safe stand-in (:func:`stream_name`), never opened
     kind: str  # "video" | "image" (a live stream: "video")
     url: str | None = None  # a live stream: what PyAV opens (the URL, or /dev/videoN); None for files
+    # What outputs call it instead of its path (a label, never opened): wildfer serve's jobs give
+    # the client's file name, so that predictions.csv, the summary and the report do not say input.mp4.
+    shown: str | None = None
 
     @property
     def name(self) -> str:
@@ -49,8 +52,10 @@ class Source:
 
     @property
     def label(self) -> str:
-        """The source as predictions.csv and the summary name it: the path as given, or the URL
-        (its password, if any, replaced by ``***``)."""
+        """The source as predictions.csv and the summary name it: :attr:`shown` if given, else the
+        path as given, or the URL (its password, if any, replaced by ``***``)."""
+        if self.shown is not None:
+            return self.shown
         if self.url is None:
             return str(self.path)
         return redact(self.url)
@@ -58,7 +63,7 @@ class Source:
     @property
     def display_name(self) -> str:
         """The source as report.html and the plots title it: the file's name, or :attr:`label`."""
-        return self.path.name if self.url is None else self.label
+        return self.path.name if self.url is None and self.shown is None else self.label
 
 
 @dataclass
@@ -83,6 +88,9 @@ class DecodeInfo:
     error: str | None = None
     frames_discarded: int = 0
     extra: dict = field(default_factory=dict)
+    # Degrees the frames were turned clockwise to stand upright: the stream's display rotation
+    # (a phone's portrait clip is stored sideways with one); width and height are the upright ones.
+    rotation: int = 0
 
     def short_read(self) -> str | None:
         """Why fewer frames decoded than the file announces (less those it marks to drop), or
@@ -143,46 +151,119 @@ def _kind_of(path: Path) -> str:
     raise MediaError(f"{path}: not a video or image (unknown extension {ext or '(none)'!r})")
 
 
-def expand_inputs(inputs: list[str | Path]) -> list[Source]:
-    """Files, folders (their media files, sorted, not recursive) and globs -> sources.
+def _is_media(p: Path) -> bool:
+    return p.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS
+
+
+@dataclass(frozen=True)
+class Skipped:
+    """Entries of one folder that are not read, and why: files that are neither photo nor video,
+    or its subfolders (not searched without ``recursive``; hidden ones never)."""
+
+    folder: Path
+    why: str
+    names: tuple[str, ...]
+
+    def __str__(self) -> str:
+        return f"{self.folder}: {len(self.names)} {self.why}: {', '.join(self.names)}"
+
+
+@dataclass
+class Inputs:
+    """What ``predict``'s inputs name, in input order (``items``): the sources to read, and the
+    inputs that cannot be read, each as ``(path, one-line reason naming it)``; and per folder what
+    it held that is not read (``skipped``)."""
+
+    items: list[Source | tuple[Path, str]] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+    @property
+    def sources(self) -> list[Source]:
+        return [s for s in self.items if isinstance(s, Source)]
+
+    @property
+    def failed(self) -> list[tuple[Path, str]]:
+        return [s for s in self.items if not isinstance(s, Source)]
+
+
+def scan_inputs(inputs: list[str | Path | Source], recursive: bool = False, strict: bool = False) -> Inputs:
+    """Files, folders (their media files, sorted; with ``recursive`` those of their subfolders
+    too) and globs -> :class:`Inputs`.
 
     A URL (``scheme://...``) is never taken for a path: ``rtsp://``, ``udp://``, ``http(s)://`` and
     a camera (``/dev/videoN``) become live sources (:mod:`.live`); any other scheme is refused by
-    name. Raises :class:`MediaError` for a missing path, an empty file, a glob or folder that
-    matches no media file, a file with an unknown extension given explicitly, or a URL not read.
+    name (:class:`MediaError`). A missing path, a glob or folder that matches no media file, or a
+    file with an unknown extension given by name is an input that cannot be read, or with
+    ``strict`` raises :class:`MediaError` at once (an empty or damaged file is found by
+    :func:`probe`). Nothing a folder holds is passed over without a line in ``skipped``.
     """
-    out: list[Source] = []
+    found = Inputs()
+
+    def bad(path: Path, e: MediaError) -> None:
+        if strict:
+            raise e
+        found.items.append((path, str(e)))
+
     for raw in inputs:
+        if isinstance(raw, Source):  # made by the caller (wildfer serve's job, with its label)
+            found.items.append(raw)
+            continue
         s = str(raw)
         live = live_source(s)
         if live is not None:
-            out.append(live)
-            continue
-        if any(ch in s for ch in "*?[") and not Path(s).exists():
-            hits = sorted(Path(p) for p in glob.glob(s, recursive=True))
-            media = [p for p in hits if p.is_file() and p.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS]
-            if not media:
-                raise MediaError(f"{s}: the pattern matches no video or image file")
-            out += [_checked(p) for p in media]
+            found.items.append(live)
             continue
         p = Path(s)
-        if not p.exists():
-            raise MediaError(f"{p}: no such file or folder")
-        if p.is_dir():
-            media = sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() in IMAGE_EXTS | VIDEO_EXTS)
+        if any(ch in s for ch in "*?[") and not p.exists():
+            hits = sorted(Path(h) for h in glob.glob(s, recursive=True))
+            media = [h for h in hits if h.is_file() and _is_media(h)]
             if not media:
-                raise MediaError(f"{p}: folder holds no video or image file")
-            out += [_checked(q) for q in media]
+                bad(p, MediaError(f"{s}: the pattern matches no video or image file"))
+            files = media
+        elif not p.exists():
+            bad(p, MediaError(f"{p}: no such file or folder"))
+            files = []
+        elif p.is_dir():
+            files = _folder(p, recursive, found.skipped)
+            if not files:
+                hint = "" if recursive or not any(q.is_dir() for q in p.iterdir()) else " (add --recursive?)"
+                bad(p, MediaError(f"{p}: folder holds no video or image file{hint}"))
         else:
-            out.append(_checked(p))
-    return out
+            files = [p]
+        for f in files:
+            try:
+                found.items.append(Source(f, _kind_of(f)))
+            except MediaError as e:
+                bad(f, e)
+    return found
 
 
-def _checked(p: Path) -> Source:
-    kind = _kind_of(p)
-    if p.stat().st_size == 0:
-        raise MediaError(f"{p}: empty file (0 bytes)")
-    return Source(p, kind)
+def _folder(root: Path, recursive: bool, skipped: list[Skipped]) -> list[Path]:
+    """The media files under ``root`` (sorted; subfolders too with ``recursive``, hidden ones
+    never); what each folder held that is not read goes to ``skipped``."""
+    files, others, subfolders = [], [], []
+    for q in sorted(root.iterdir()):
+        if q.is_dir():
+            if recursive and not q.name.startswith("."):
+                files += _folder(q, recursive, skipped)
+            else:
+                subfolders.append(q.name + "/")
+        elif _is_media(q):
+            files.append(q)
+        else:
+            others.append(q.name)
+    if others:
+        skipped.append(Skipped(root, "file(s) neither photo nor video, not read", tuple(others)))
+    if subfolders:
+        why = "hidden subfolder(s), not searched" if recursive else "subfolder(s) not searched (add --recursive)"
+        skipped.append(Skipped(root, why, tuple(subfolders)))
+    return files
+
+
+def expand_inputs(inputs: list[str | Path], recursive: bool = False) -> list[Source]:
+    """:func:`scan_inputs` for callers that stop at the first input that cannot be read (the
+    Python API, ``preprocess``): the sources, or :class:`MediaError` naming that input."""
+    return scan_inputs(inputs, recursive, strict=True).sources
 
 
 def probe(src: Source) -> int:
@@ -191,16 +272,15 @@ def probe(src: Source) -> int:
 
     Returns the frames the file announces: 1 for a photo; for a video the stream's frame count,
     else its duration times fps, else 0 (unknown). ``predict --workers`` starts long ones first."""
+    if src.path.stat().st_size == 0:
+        raise MediaError(f"{src.path}: empty file (0 bytes)")
     if src.kind == "image":
-        from PIL import Image, UnidentifiedImageError
-
         # A full decode, not Image.verify(): verify() passes a JPEG cut off mid-scan, which would
         # then fail only when its turn comes, after earlier sources were processed.
         try:
-            with Image.open(src.path) as im:
-                im.load()
-        except (OSError, UnidentifiedImageError, ValueError, SyntaxError, Image.DecompressionBombError) as e:
-            raise MediaError(f"{src.path}: not a readable image ({e.__class__.__name__}: {e})") from None
+            open_image(src.path)
+        except DataError as e:
+            raise MediaError(str(e)) from None
         return 1
     info, frames = _open_video(src.path, 1)
     frames.close()  # never started: closing the generator does not run its body, so close here
@@ -227,6 +307,17 @@ def open_frames(src: Source, stride: int = 1, shots: bool = False) -> tuple[Deco
         info = DecodeInfo(0.0, rgb.shape[1], rgb.shape[0], 1, 1)
         return info, iter([Frame(0, 0.0, rgb)])
     return _open_video(src.path, stride, shots)
+
+
+def upright(frame) -> tuple[np.ndarray, int]:
+    """A decoded PyAV video frame as RGB uint8 ``(H, W, 3)``, turned as players show it (its
+    display rotation, which phones write and PyAV reports as ``frame.rotation``, counter-clockwise
+    degrees), and the degrees it was turned clockwise."""
+    rgb = frame.to_ndarray(format="rgb24")
+    k = round((frame.rotation or 0) / 90) % 4  # counter-clockwise quarter turns, as np.rot90 counts
+    if not k:
+        return rgb, 0
+    return np.ascontiguousarray(np.rot90(rgb, k)), (360 - 90 * k) % 360
 
 
 def _open_video(path: Path, stride: int, shots: bool = False) -> tuple[DecodeInfo, Iterator[Frame]]:
@@ -269,7 +360,9 @@ def _open_video(path: Path, stride: int, shots: bool = False) -> tuple[DecodeInf
                     else:
                         t0 = frame.pts if t0 is None else t0
                         t = float((frame.pts - t0) * stream.time_base)
-                    yield Frame(i, t, frame.to_ndarray(format="rgb24"), shot)
+                    rgb, info.rotation = upright(frame)
+                    info.height, info.width = rgb.shape[:2]
+                    yield Frame(i, t, rgb, shot)
         except av.error.FFmpegError as e:
             info.error = f"{e.__class__.__name__}: {e}"
         finally:

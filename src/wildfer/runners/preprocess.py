@@ -56,7 +56,8 @@ def preprocess_videos(videos: str | Path, out: str | Path, detector: str = "mtcn
 
 def _one(src, root: Path, det, detect_every: int, quality: int, progress: bool) -> PreprocessResult:
     import cv2
-    from tqdm import tqdm
+
+    from ..progress import progress as shown
 
     info, frames = open_frames(src, shots=True)
     tracker = IoUTracker(0.3, max(1, round(info.fps / 2)))
@@ -64,8 +65,8 @@ def _one(src, root: Path, det, detect_every: int, quality: int, progress: bool) 
     shutil.rmtree(tmp, ignore_errors=True)
     counts: dict[int, int] = {}
     prev, faces, shot = None, Faces.empty(), 0
-    for k, fr in enumerate(tqdm(frames, total=info.frames_declared or None, desc=src.path.stem, unit="frame",
-                                disable=not progress, leave=False)):
+    for k, fr in enumerate(shown(frames, total=info.frames_declared or None, desc=src.path.stem, unit="frames",
+                                 enabled=progress)):
         new_shot, shot = fr.shot != shot, fr.shot
         if new_shot:  # a camera cut: one person's folder never continues with someone else (pipeline.cuts)
             tracker.reset()

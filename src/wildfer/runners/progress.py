@@ -3,8 +3,8 @@ one process works through a video, how far into it.
 
 On a terminal these are tqdm bars (the sources' bar, the video's frames beneath it). When stderr
 is not a terminal (a log file, a CI job, a pipe) tqdm's carriage-return redraws would fill the log,
-so the same facts come as plain lines instead: one at most every ``LINE_EVERY_S`` seconds, and
-one when the run ends::
+so the same facts come as plain lines instead, as every command shows progress
+(:mod:`wildfer.progress`): one at most every ``LINE_EVERY_S`` seconds, and one when the run ends::
 
     wildfer: 12/106 photos, 2.1 s
     wildfer: 1/3 videos, 12.5 s; clip.mp4: frame 240/472
@@ -13,10 +13,9 @@ one when the run ends::
 from __future__ import annotations
 
 import sys
-import time
 from typing import TextIO
 
-LINE_EVERY_S = 10.0  # plain-line mode: at most one line per this many seconds (and the last)
+from ..progress import Lines
 
 
 def unit_of(kinds: list[str]) -> str:
@@ -38,7 +37,7 @@ class Progress:
         self.total, self.unit, self.enabled = total, unit, enabled and total > 0
         self.stream = stream or sys.stderr
         self.tty = self.stream.isatty() if tty is None else tty
-        self.done, self.t0, self.last_line = 0, time.perf_counter(), -LINE_EVERY_S
+        self.done, self.lines = 0, Lines(self.stream)
         self.name, self.frames, self.frames_total = "", 0, None  # the current video, if any
         self.extra = ""
         self._bar = self._frame_bar = None
@@ -89,14 +88,12 @@ class Progress:
             self._bar.close()
 
     def _line(self, force: bool = False) -> None:
-        now = time.perf_counter()
-        if not self.enabled or (not force and now - self.last_line < LINE_EVERY_S):
+        if not self.enabled or not (force or self.lines.due()):
             return
-        self.last_line = now
-        line = f"wildfer: {self.done}/{self.total} {self.unit}, {now - self.t0:.1f} s"
+        line = f"{self.done}/{self.total} {self.unit}, {self.lines.elapsed:.1f} s"
         if self.extra:
             line += f", {self.extra}"
         if self.name and self.done < self.total:
             of = f"/{self.frames_total}" if self.frames_total else ""
             line += f"; {self.name}: frame {self.frames}{of}"
-        print(line, file=self.stream, flush=True)
+        self.lines.say(line, force=True)

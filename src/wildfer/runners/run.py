@@ -24,7 +24,7 @@ from ..outputs.results import CSVSink
 from ..outputs.resume import drop_parts_folder, read_done, trim_predictions, unmerged_parts
 from ..pipeline.load import load_models
 from ..pipeline.options import PredictOptions, check_options
-from ..pipeline.sources import Source, expand_inputs, probe
+from ..pipeline.sources import MediaError, Source, probe, scan_inputs
 from ..runtime import PLOTS_EXTRA, plots_available, set_threads
 from .live import check_not_live, live_options, predict_live
 from .serial import run_serial
@@ -41,24 +41,24 @@ def _unique_names(sources: list[Source]) -> list[str]:
     return out
 
 
-def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions = PredictOptions(),
+def predict(inputs: list[str | Path | Source], out_dir: str | Path, opts: PredictOptions = PredictOptions(),
             on_frame: Callable[[], None] | None = None) -> PredictResult:
-    """Run the whole pipeline on ``inputs`` (files, folders, globs); write everything to ``out_dir``.
+    """Run the whole pipeline on ``inputs`` (files, folders, globs, or :class:`Source` objects,
+    say with a label of their own); write everything to ``out_dir``.
 
-    Raises :class:`~wildfer.errors.WildferError` subclasses for bad input before any work starts
-    (missing/empty/unknown/unreadable files, unknown model or detector). A source that a user-data
-    error stops later (say, a file replaced mid-run) leaves no rows and lands in ``failed``; the
-    others go on. With ``opts.workers > 1`` sources run in worker processes (runners.parallel),
+    An input that cannot be read (missing, empty, neither photo nor video, damaged: each file is
+    opened before any work) lands in ``failed`` with its reason and the others are processed, as
+    does a source that a user-data error stops later (say, a file replaced mid-run: no rows); with
+    ``opts.strict`` the first such input raises before any work. What folders held that is not
+    read is named in ``skipped``. Raises :class:`~wildfer.errors.WildferError` subclasses for a
+    usage mistake (unknown model or detector, an unread URL scheme) and when no input at all can
+    be read. With ``opts.workers > 1`` sources run in worker processes (runners.parallel),
     with ``opts.ray`` on a Ray cluster (runners.ray_exec); ``predictions.csv`` and every other
     output are the same as with one. A live stream (a URL or a camera) is read alone, as it
     comes (:mod:`.live`). ``on_frame`` is called per processed frame in this process (not in
     worker processes or on Ray: there, per finished source), say to report progress.
     """
     check_options(opts)
-    if opts.plots and not plots_available():
-        print(f"wildfer: note: timeline plots need matplotlib, which this install lacks ({PLOTS_EXTRA}); "
-              "predicting without them", file=sys.stderr)
-        opts = replace(opts, plots=False)
     if opts.ray:
         from .ray_exec import check_ray
 
@@ -69,11 +69,16 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
         start_workers_early()
     out = Path(out_dir)
     earlier = check_out(out, opts.resume, opts.overwrite)  # before any work: a reused folder is refused
-    sources = expand_inputs(inputs)
+    found = scan_inputs(inputs, opts.recursive)
+    sources, n_frames, failed = _readable(found, opts.strict)
+    if opts.plots and not plots_available():
+        if opts.progress and any(s.kind == "video" for s in sources):  # photos never get a plot: no word then
+            print(f"wildfer: note: timeline plots need matplotlib, which this install lacks ({PLOTS_EXTRA}); "
+                  "predicting without them", file=sys.stderr)
+        opts = replace(opts, plots=False)
     check_not_live(sources)
     if sources[0].live:
         live_options(opts)  # a usage mistake before the models load
-    n_frames = [0 if s.live else probe(s) for s in sources]
     set_threads(opts.threads)
     # Loaded here even when workers do the work: a bad --model or --detector fails before any
     # process starts, and the CSV header needs the class names.
@@ -90,7 +95,7 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
     if opts.resume:
         done = read_done(out, sources, names)
         in_parts = unmerged_parts(out, set(done))
-        kept = {str(src.path) for src, name in zip(sources, names) if name in done and name not in in_parts}
+        kept = {src.label for src, name in zip(sources, names) if name in done and name not in in_parts}
         append = trim_predictions(out / "predictions.csv", CSVSink.header(clf.class_names), kept)
     sink = CSVSink(out / "predictions.csv", clf.class_names, append=append)
     todo = [i for i, name in enumerate(names) if name not in done]
@@ -110,8 +115,31 @@ def predict(inputs: list[str | Path], out_dir: str | Path, opts: PredictOptions 
         sink.close()
     drop_parts_folder(out)
     res = collect(out, sink.path, sources, names, done, outcomes, opts)
+    res.failed[:0], res.skipped = failed, found.skipped  # those that failed before any work first
     # Workers build their classifier from the same options, so the parent's says what ran.
     res.classifier, res.classifier_note = clf.describe(), clf.note
     res.report = write_report(out, sources, names, opts, res.classifier, clf.class_names, dict(res.failed),
-                              set(res.resumed), run_summary(res))
+                              set(res.resumed), run_summary(res), found.skipped)
     return res
+
+
+def _readable(found, strict: bool) -> tuple[list[Source], list[int], list[tuple[Path, str]]]:
+    """The sources of ``found`` that open (:func:`probe`) and the frames each announces, and the
+    inputs that cannot be read, in input order: ``(path, reason)``. With ``strict`` the first of
+    those raises; so does the first when none is left to read."""
+    sources, n_frames, failed = [], [], []
+    for item in found.items:
+        if isinstance(item, Source):
+            try:
+                n_frames.append(0 if item.live else probe(item))
+                sources.append(item)
+                continue
+            except MediaError as e:
+                item = (item.path, str(e))
+        if strict:
+            raise MediaError(item[1])
+        failed.append(item)
+    if not sources:
+        more = f" (and {len(failed) - 1} more input(s) that cannot be read)" if len(failed) > 1 else ""
+        raise MediaError(failed[0][1] + more)
+    return sources, n_frames, failed

@@ -1,13 +1,16 @@
 """The HTTP API and the page: :func:`create_app` builds the FastAPI application.
 
-Routes (every one but ``/healthz`` needs ``Authorization: Bearer TOKEN`` when a token is set;
-``GET /`` also takes it once as ``?token=``, so that a browser can open the page)::
+Routes (every one but ``/healthz``, the page and its icon needs ``Authorization: Bearer TOKEN``
+when a token is set; the page holds no data: it takes the token once as ``/?token=``, or asks for
+it, and sends it with every call)::
 
     GET    /healthz                         {"ok": true, "version": ...}
     GET    /                                the page (wildfer/serve/page.html): drop photos or a video
-    POST   /v1/analyze[?annotate=1]         multipart field ``file``: one photo -> {"faces": [...]}
+    GET    /favicon.ico                     the page's icon (no token needed)
+    GET    /v1/models                       {"models": [...]}: the models offered (--model), the default first
+    POST   /v1/analyze[?annotate=1][&model=M]   multipart field ``file``: one photo -> {"faces": [...]}
                                             (wildfer.Face's fields), or the annotated JPEG
-    POST   /v1/videos[?annotate=1]          multipart field ``file``: one video -> 202 {"id", ...}
+    POST   /v1/videos[?annotate=1][&model=M]    multipart field ``file``: one video -> 202 {"id", ...}
     GET    /v1/jobs                         {"jobs": [...]}, oldest first, finished ones included
     GET    /v1/jobs/{id}                    state, progress, frames_done, errors (error: why it failed), links
     GET    /v1/jobs/{id}/predictions.csv    | report.html | summary.json (once done; 409 before)
@@ -16,8 +19,10 @@ Routes (every one but ``/healthz`` needs ``Authorization: Bearer TOKEN`` when a 
     GET    /docs, /redoc, /openapi.json     FastAPI's OpenAPI docs
 
 Every error is JSON ``{"error": "one line"}`` with a 4xx status (401 token, 404 unknown, 409 not
-ready, 413 too large, 415 not a photo/video or the wrong route, 422 unreadable, 503 queue full);
-a bug is a 500 with no detail but the traceback in the server's log.
+ready, 413 too large, 415 not a photo/video or the wrong route, 422 unreadable, an unknown query
+parameter or a model not offered, 503 queue full); a bug is a 500 with no detail but the
+traceback in the server's log. Every request is one line of the log (method, path without its
+query, which may hold the token, status, milliseconds).
 """
 
 # No `from __future__ import annotations`: FastAPI reads the routes' annotations, imported in create_app.
@@ -29,12 +34,12 @@ import logging
 import os
 import shutil
 import tempfile
+import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from contextlib import asynccontextmanager
-from dataclasses import asdict
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import asdict, replace
 from pathlib import Path
-from queue import SimpleQueue
 
 from .config import ServeConfig
 from .jobs import JobStore, QueueFull, new_id, valid_id
@@ -43,6 +48,13 @@ from .media import Media, Refused, display_name, sniff
 log = logging.getLogger("wildfer.serve")
 PAGE = Path(__file__).with_name("page.html")
 CHUNK = 1 << 20
+# The page's icon: a face, drawn in SVG (also inline in the page, so a browser never asks for it there).
+ICON = ('<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 32 32"><circle cx="16" cy="16" r="15" fill="#ff7f0e"/>'
+        '<circle cx="11" cy="12" r="2.5"/><circle cx="21" cy="12" r="2.5"/>'
+        '<path d="M9 19q7 8 14 0" stroke="#000" stroke-width="2.5" fill="none"/></svg>')
+# The routes that need no token: liveness, and the page and its icon, which hold no data (the page
+# asks for the token, or takes it once from /?token=T, and sends it with every call it makes).
+OPEN_PATHS = ("/healthz", "/", "/favicon.ico")
 
 
 def error(status: int, reason: str, headers: dict | None = None):
@@ -53,62 +65,91 @@ def error(status: int, reason: str, headers: dict | None = None):
 
 class Front:
     """The ASGI application uvicorn runs: the Bearer token (module docstring) on every route but
-    ``/healthz``, and a body whose declared ``Content-Length`` is over the limit answered 413,
+    ``OPEN_PATHS``, and a body whose declared ``Content-Length`` is over the limit answered 413,
     both before any byte of the body is read; then the FastAPI app. In front of FastAPI rather
     than inside it, so that it also guards FastAPI's docs and unknown paths, and so that these
     413s are JSON like every other error (FastAPI's own max_body_size, which checks the bytes
-    of a body that streams in without a length, answers a declared one in plain text)."""
+    of a body that streams in without a length, answers a declared one in plain text). It logs
+    one line per request, whoever answered it (:meth:`_logged`)."""
 
     def __init__(self, app, token: str | None, max_bytes: int, too_large: str):
         self.app, self.token, self.max_bytes, self.too_large = app, token, max_bytes, too_large
 
     async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-            if self.token and scope["path"] != "/healthz" and not self._authorised(scope, headers):
-                return await error(401, "missing or wrong token: send 'Authorization: Bearer TOKEN'",
-                                   {"WWW-Authenticate": "Bearer"})(scope, receive, send)
-            length = headers.get("content-length", "")
-            if length.isdigit() and int(length) > self.max_bytes:
-                return await error(413, self.too_large, {"Connection": "close"})(scope, receive, send)
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        status, t0 = [0], time.perf_counter()
+
+        async def send_seen(message):
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        try:
+            await self._answer(scope, receive, send_seen)
+        finally:
+            self._logged(scope, status[0], time.perf_counter() - t0)
+
+    async def _answer(self, scope, receive, send):
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if self.token and scope["path"] not in OPEN_PATHS and not self._authorised(headers):
+            return await error(401, "missing or wrong token: send 'Authorization: Bearer TOKEN'",
+                               {"WWW-Authenticate": "Bearer"})(scope, receive, send)
+        length = headers.get("content-length", "")
+        if length.isdigit() and int(length) > self.max_bytes:
+            return await error(413, self.too_large, {"Connection": "close"})(scope, receive, send)
         return await self.app(scope, receive, send)
 
-    def _authorised(self, scope, headers: dict) -> bool:
-        scheme, _, value = headers.get("authorization", "").partition(" ")
-        if scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self.token.encode()):
-            return True
-        if scope["path"] == "/" and scope["method"] == "GET":
-            from urllib.parse import parse_qs
+    @staticmethod
+    def _logged(scope, status: int, seconds: float) -> None:
+        """One line per request: client, method, path (never the query: ``/?token=T`` holds the
+        token), status (0: the connection closed before an answer) and time."""
+        client = scope.get("client") or ("-", 0)
+        log.info("%s %s %s %d %.0f ms", client[0], scope["method"], scope["path"], status, seconds * 1000)
 
-            query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
-            return any(hmac.compare_digest(t.encode(), self.token.encode()) for t in query.get("token", []))
-        return False
+    def _authorised(self, headers: dict) -> bool:
+        scheme, _, value = headers.get("authorization", "").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(value.strip().encode(), self.token.encode())
 
 
 class Photos:
-    """``workers`` loaded :class:`wildfer.Recognizer` objects, each used by one thread at a time;
-    at most ``workers + queue`` photos in the server at once, more get 503."""
+    """A :class:`wildfer.Recognizer` per model offered (``models``, the first the default), shared
+    by ``workers`` threads (each thread runs models of its own, loaded when it starts: the
+    Recognizer's thread safety); at most ``workers + queue`` photos in the server at once, more
+    get 503. Built before the server starts: a model that does not load stops it in one line."""
 
-    def __init__(self, workers: int, queue: int):
+    def __init__(self, models: tuple[str, ...], workers: int, queue: int):
         from ..api import Recognizer
 
-        self.recognizers: SimpleQueue = SimpleQueue()
-        for _ in range(workers):
-            # as wildfer.analyze's (api.default_recognizer): the same faces for the same file
-            self.recognizers.put(Recognizer())
-        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="wildfer-photo")
+        # predict's other defaults, as wildfer.analyze's (api.default_recognizer): the same faces for the same file
+        self.recognizers = {m: Recognizer(model=m) for m in models}
+        self.default = models[0]
+        self.executor = ThreadPoolExecutor(workers, thread_name_prefix="wildfer-photo", initializer=self._load)
         self.capacity, self.in_flight = workers + queue, 0
 
-    async def run(self, fn):
-        """``fn(recognizer)`` on a free recognizer, in a worker thread."""
-        def call():
-            rec = self.recognizers.get()
-            try:
-                return fn(rec)
-            finally:
-                self.recognizers.put(rec)
+    def _load(self) -> None:
+        for rec in self.recognizers.values():  # this thread's models, before its first photo
+            rec.classifier  # noqa: B018 -- loads them
 
-        return await asyncio.get_running_loop().run_in_executor(self.executor, call)
+    def describe(self) -> list[dict]:
+        """What ``GET /v1/models`` lists: name, whether it is the default, classes and the classifier
+        that runs (model, backend, precision)."""
+        return [{"name": m, "default": m == self.default, "classes": rec.class_names, **rec.classifier.describe()}
+                for m, rec in self.recognizers.items()]
+
+    def pick(self, model: str | None) -> str:
+        """``model`` (None: the default) if offered, else :class:`Refused` 422 naming the offered ones."""
+        if model is None:
+            return self.default
+        if model not in self.recognizers:
+            raise Refused(422, f"model {model[:60]!r} is not offered by this server (wildfer serve --model NAME "
+                               f"offers one); offered: {', '.join(self.recognizers)} (GET /v1/models)")
+        return model
+
+    async def run(self, model: str, fn):
+        """``fn(recognizer of model)`` in a worker thread."""
+        rec = self.recognizers[model]
+        return await asyncio.get_running_loop().run_in_executor(self.executor, fn, rec)
 
 
 async def _save_upload(file, folder: Path, name: str) -> Path:
@@ -201,18 +242,35 @@ def _start_ray(address: str | None):
     return ray
 
 
+def _known_query(request) -> None:
+    """Every route's guard (a FastAPI dependency, ``request`` a ``Request``): a query parameter the
+    route does not take is 422, naming it and those it takes (``?model=fast`` on a route without
+    models, a typo in ``?anotate=1``), instead of being ignored. ``GET /`` also takes ``token``."""
+    route = request.scope.get("route")
+    known = {p.alias for p in route.dependant.query_params} if route is not None else set()
+    if request.url.path == "/":
+        known.add("token")
+    unknown = sorted(set(request.query_params) - known)
+    if unknown:
+        raise Refused(422, f"unknown query parameter(s) {', '.join(u[:40] for u in unknown[:5])}; "
+                           f"{request.method} {request.url.path[:60]} takes {', '.join(sorted(known)) or 'none'}")
+
+
 def create_app(cfg: ServeConfig) -> Front:
     """The application for ``cfg`` (checked by :func:`wildfer.serve.config.resolve`): :class:`Front`
-    around the FastAPI app (``.app``). Loads the
-    models and recovers the jobs under ``cfg.data`` at start-up (lifespan)."""
-    from fastapi import FastAPI, Query, Request
+    around the FastAPI app (``.app``). Loads the models here (a model that does not load fails
+    before the server starts) and recovers the jobs under ``cfg.data`` at start-up (lifespan)."""
+    from fastapi import Depends, FastAPI, Query, Request
     from fastapi.exceptions import RequestValidationError
     from fastapi.responses import FileResponse, HTMLResponse, Response
     from starlette.exceptions import HTTPException
 
     from .. import __version__
 
-    state: dict = {}
+    state: dict = {"photos": Photos(cfg.models, cfg.workers, cfg.queue)}
+
+    def known_query(request: Request) -> None:  # annotated here, where FastAPI reads it: not a query parameter
+        _known_query(request)
 
     @asynccontextmanager
     async def lifespan(app):
@@ -222,7 +280,7 @@ def create_app(cfg: ServeConfig) -> Front:
         # Temporary files go under --data too: multipart uploads spill to disk there, and
         # libraries that write to $TMPDIR (onnxruntime leaves a .ses file at import) follow it.
         os.environ["TMPDIR"] = tempfile.tempdir = str(jobs.tmp)
-        state["jobs"], state["photos"] = jobs, Photos(cfg.workers, cfg.queue)
+        state["jobs"] = jobs
         jobs.start()
         yield
         jobs.stop()
@@ -233,7 +291,9 @@ def create_app(cfg: ServeConfig) -> Front:
     # max_body_size: FastAPI's own limit (>= 0.164), on the declared length and on the bytes
     # that stream in; it raises a 413 HTTPException, answered below in wildfer's words.
     app = FastAPI(title="wildfer", version=__version__, lifespan=lifespan, max_body_size=cfg.max_upload_bytes,
+                  dependencies=[Depends(known_query)],
                   description="Facial expressions of the faces in photos and videos (wildfer serve).")
+    model_query = Query(None, description="the model to run: one of GET /v1/models (default: the server's first)")
     too_large = f"request body over this server's limit of {cfg.max_upload_mb:g} MB (--max-upload-mb)"
 
     @app.exception_handler(Refused)
@@ -267,13 +327,23 @@ def create_app(cfg: ServeConfig) -> Front:
         return HTMLResponse(PAGE.read_text(encoding="utf-8"),
                             headers={"Referrer-Policy": "no-referrer", "Cache-Control": "no-store"})
 
+    @app.get("/favicon.ico", summary="The page's icon (no token needed)", include_in_schema=False)
+    async def favicon():
+        return Response(ICON, media_type="image/svg+xml", headers={"Cache-Control": "max-age=86400"})
+
+    @app.get("/v1/models", summary="The models this server offers (?model=NAME), the default first")
+    async def models():
+        return {"models": state["photos"].describe()}
+
     @app.post("/v1/analyze", summary="The faces in one photo", openapi_extra=_upload_body("the photo (JPEG, PNG, ...)"),
               responses={200: {"content": {"image/jpeg": {}}, "description": "faces JSON, or the annotated JPEG"}})
     async def analyze(request: Request,
-                      annotate: bool = Query(False, description="return the photo annotated, as a JPEG")):
+                      annotate: bool = Query(False, description="return the photo annotated, as a JPEG"),
+                      model: str | None = model_query):
         from ..errors import WildferError
 
         photos: Photos = state["photos"]
+        model = photos.pick(model)
         if photos.in_flight >= photos.capacity:
             return error(503, f"{photos.in_flight} photos are being analysed or waiting; try again later",
                          {"Retry-After": "1"})
@@ -288,12 +358,12 @@ def create_app(cfg: ServeConfig) -> Front:
                 raise Refused(415, f"{name}: a video; POST it to /v1/videos")
             path = path.rename(path.with_suffix(media.ext))
             try:
-                faces, jpeg = await photos.run(lambda rec: _analyze(rec, path, annotate))
+                faces, jpeg = await photos.run(model, lambda rec: _analyze(rec, path, annotate))
             except WildferError as e:  # the CLI's reason, naming the client's file instead of ours
                 raise Refused(422, str(e).replace(str(path), name)) from None
             if annotate:
                 return Response(jpeg, media_type="image/jpeg")
-            return {"faces": [asdict(f) for f in faces]}
+            return {"faces": [asdict(replace(f, source=name)) for f in faces]}  # the client's name, not ours
         finally:
             photos.in_flight -= 1
             if path is not None:
@@ -301,10 +371,12 @@ def create_app(cfg: ServeConfig) -> Front:
 
     @app.post("/v1/videos", status_code=202, summary="Queue one video; 202 and the job",
               openapi_extra=_upload_body("the video (MP4, MKV, WebM, AVI, ...)"))
-    async def videos(request: Request, annotate: bool = Query(False, description="also write the annotated MP4")):
+    async def videos(request: Request, annotate: bool = Query(False, description="also write the annotated MP4"),
+                     model: str | None = model_query):
         from ..errors import WildferError
         from ..pipeline.sources import Source, probe
 
+        model = state["photos"].pick(model)
         jobs: JobStore = state["jobs"]
         if jobs.waiting() >= jobs.capacity:
             return error(503, f"{jobs.waiting()} video jobs are waiting already; try again later",
@@ -324,7 +396,7 @@ def create_app(cfg: ServeConfig) -> Front:
                 frames = await asyncio.get_running_loop().run_in_executor(None, probe, Source(path, "video"))
             except WildferError as e:
                 raise Refused(422, str(e).replace(str(path), name)) from None
-            job = jobs.add(job_id, name, path.name, frames, annotate)
+            job = jobs.add(job_id, name, path.name, frames, annotate, model)
         except QueueFull as e:
             shutil.rmtree(folder, ignore_errors=True)
             return error(503, str(e), {"Retry-After": "10"})
@@ -405,6 +477,25 @@ def create_app(cfg: ServeConfig) -> Front:
     return Front(app, cfg.token, cfg.max_upload_bytes, too_large)
 
 
+@contextmanager
+def _temporary_files_in(folder: Path):
+    """``$TMPDIR`` (and :mod:`tempfile`'s) at ``folder`` for the block, then as it was: what the
+    block writes there stays under ``--data``, and ``--ray local``'s cluster, started next (its
+    sockets need a short path), gets the system's folder. The lifespan then moves them under
+    ``--data`` for good (JobStore empties it at start)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    before, before_py = os.environ.get("TMPDIR"), tempfile.tempdir
+    os.environ["TMPDIR"] = tempfile.tempdir = str(folder)
+    try:
+        yield
+    finally:
+        tempfile.tempdir = before_py
+        if before is None:
+            os.environ.pop("TMPDIR", None)
+        else:
+            os.environ["TMPDIR"] = before
+
+
 def _check_port(host: str, port: int) -> None:
     """A one-line :class:`~wildfer.errors.ConfigError` when ``host:port`` cannot be listened on
     (in use, or not an address of this machine), before the models load."""
@@ -436,5 +527,7 @@ def serve(cfg: ServeConfig) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s: %(message)s")
     log.info("wildfer serve: http://%s:%d/ (data: %s; token: %s)", cfg.host, cfg.port, cfg.data,
              "required" if cfg.token else "none")
-    uvicorn.run(create_app(cfg), host=cfg.host, port=cfg.port, log_level="info", access_log=False,
+    with _temporary_files_in(cfg.data / "tmp"):  # the models load here: onnxruntime leaves a file in $TMPDIR
+        app = create_app(cfg)
+    uvicorn.run(app, host=cfg.host, port=cfg.port, log_level="info", access_log=False,
                 timeout_graceful_shutdown=10)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..errors import ConfigError
+from ..images import MAX_PIXELS
 
 TOKEN_ENV = "WILDFER_TOKEN"
 
@@ -21,8 +22,11 @@ class ServeConfig:
     workers: int = 1  # photos analysed at once (one loaded model each) and video jobs run at once
     ray: str | None = None  # video jobs on this Ray cluster (predict --ray ADDRESS)
     max_upload_mb: float = 200.0  # request bodies above this: 413
-    max_pixels: int = 40_000_000  # photo (or video frame) width x height above this: 413 (decompression bombs)
+    max_pixels: int = MAX_PIXELS  # photo (or video frame) width x height above this: 413 (decompression bombs)
     queue: int = 64  # photos waiting for a model, and video jobs waiting to start, beyond which: 503
+    # The expression models it offers (predict --model's names or files), the first the default;
+    # a request picks one with ?model=NAME (GET /v1/models lists them).
+    models: tuple[str, ...] = ("default",)
 
     @property
     def max_upload_bytes(self) -> int:
@@ -52,8 +56,11 @@ def resolve(cfg: ServeConfig) -> ServeConfig:
         raise ConfigError("--token must be at least 8 printable characters without spaces")
     if cfg.workers < 1 or cfg.queue < 1:
         raise ConfigError("--workers and --queue must be >= 1")
-    if cfg.max_upload_mb <= 0 or cfg.max_pixels < 1:
-        raise ConfigError("--max-upload-mb and --max-pixels must be > 0")
+    if cfg.max_upload_mb <= 0 or not 0 < cfg.max_pixels <= MAX_PIXELS:
+        raise ConfigError(f"--max-upload-mb must be > 0 and --max-pixels 1 to {MAX_PIXELS} (wildfer's limit, "
+                          f"which the pipeline keeps), got {cfg.max_upload_mb:g} and {cfg.max_pixels}")
+    if not cfg.models or len(set(cfg.models)) != len(cfg.models):
+        raise ConfigError(f"--model: give each model once (got {', '.join(cfg.models) or 'none'})")
     if not 0 < cfg.port < 65536:
         raise ConfigError(f"--port {cfg.port}: give 1-65535")
     data = Path(cfg.data)

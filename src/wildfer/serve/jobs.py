@@ -3,8 +3,9 @@
 On disk (``DATA`` = ``--data``)::
 
     DATA/jobs/<id>/job.json       the server's record (written atomically): id, state, filename
-                                  (the client's, for display only), input, created/started/
-                                  finished (Unix seconds), attempts, error, frames_total, annotate
+                                  (the client's: a label for display and the outputs' source,
+                                  never a path), input, created/started/finished (Unix seconds),
+                                  attempts, error, frames_total, annotate, model
     DATA/jobs/<id>/input<.ext>    the upload (the extension its bytes say: wildfer.serve.media)
     DATA/jobs/<id>/out/           predict's --out: predictions.csv, summaries/input<.ext>.json,
                                   report.html, plots/, annotated/ (and .done/, .sections/)
@@ -129,15 +130,16 @@ class JobStore:
                         self._save(job)
                         self._queue.append(job["id"])
 
-    def add(self, job_id: str, filename: str, input_name: str, frames_total: int, annotate: bool) -> dict:
-        """Queue the job whose upload is in ``folder(job_id)/input_name``; :class:`QueueFull` if
-        ``queue`` jobs already wait."""
+    def add(self, job_id: str, filename: str, input_name: str, frames_total: int, annotate: bool,
+            model: str = "default") -> dict:
+        """Queue the job whose upload is in ``folder(job_id)/input_name``, to run ``model``;
+        :class:`QueueFull` if ``queue`` jobs already wait."""
         with self._lock:
             if len(self._queue) >= self.capacity:
                 raise QueueFull(f"{len(self._queue)} video jobs are waiting already; try again later")
             job = {"id": job_id, "state": "queued", "filename": filename, "input": input_name,
                    "created": time.time(), "started": None, "finished": None, "attempts": 0, "error": None,
-                   "frames_total": frames_total, "annotate": annotate}
+                   "frames_total": frames_total, "annotate": annotate, "model": model}
             self._save(job)
             self._jobs[job_id] = job
             self._queue.append(job_id)

@@ -1,8 +1,8 @@
 """One video job's process: ``python -m wildfer.serve.runner JOB_FOLDER PARENT_PID [--ray ADDRESS]``.
 
-Runs ``wildfer predict`` (:func:`wildfer.runners.predict`, ``resume=True``) on the job's
-``input<.ext>`` into its ``out/``, from inside the job folder (so outputs name the input
-``input<.ext>``, never a server path), writes ``progress.json`` as frames are processed and
+Runs ``wildfer predict`` (:func:`wildfer.runners.predict`, ``resume=True``, the job's model) on
+the job's ``input<.ext>`` into its ``out/``, from inside the job folder, with the client's file
+name as the source's label (outputs never name a server path), writes ``progress.json`` as frames are processed and
 ``result.json`` last (layout: :mod:`wildfer.serve.jobs`). It dies with the server that started
 it (``PARENT_PID``) and holds the folder's ``lock`` while it runs.
 """
@@ -55,16 +55,18 @@ def run(folder: Path, ray: str | None) -> dict:
     """The job's outcome (``result.json``'s content) after running predict on it."""
     from ..errors import WildferError
     from ..pipeline.options import PredictOptions
+    from ..pipeline.sources import Source
     from ..outputs.console import run_summary
     from ..runners import predict
 
     job = read_json(folder / "job.json") or {}
     name, shown = job.get("input", ""), job.get("filename") or "upload"
-    opts = PredictOptions(progress=False, resume=True, annotate=bool(job.get("annotate")), ray=ray,
-                          workers=0 if ray else 1)
+    opts = PredictOptions(model=job.get("model") or "default", progress=False, resume=True,
+                          annotate=bool(job.get("annotate")), ray=ray, workers=0 if ray else 1, strict=True)
     progress = Progress(folder / "progress.json")
     try:
-        res = predict([name], "out", opts, on_frame=progress)
+        # the client's file name labels the outputs (predictions.csv's source, the summary, the report)
+        res = predict([Source(Path(name), "video", shown=shown)], "out", opts, on_frame=progress)
     except WildferError as e:
         return {"state": "failed", "error": str(e).replace(name, shown)}
     progress.write()

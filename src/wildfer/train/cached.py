@@ -90,7 +90,7 @@ def cache_dir(cfg: TrainConfig) -> Path:
 def build_cache(model: nn.Module, k: int, ds: ArrayDataset, cfg: TrainConfig, quiet: bool = False,
                 chunk: int = 128) -> np.memmap:
     """The front's outputs for every view of every face (module docstring), built or reused."""
-    from tqdm.auto import tqdm
+    from ..progress import progress
 
     views = cfg.data.cache_views
     folder = cache_dir(cfg)
@@ -115,7 +115,7 @@ def build_cache(model: nn.Module, k: int, ds: ArrayDataset, cfg: TrainConfig, qu
     t0 = time.time()
     body.eval()
     with torch.inference_mode():
-        for c, start in enumerate(tqdm(range(0, len(ds), chunk), desc="front", disable=quiet, leave=False)):
+        for c, start in enumerate(progress(range(0, len(ds), chunk), desc="front", unit="chunks", enabled=not quiet)):
             x = ds.images[start:start + chunk].float().div_(255)
             for v in range(views):
                 if v == 0:

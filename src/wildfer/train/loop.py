@@ -35,7 +35,6 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from ..config import TrainConfig, save_config, to_dict
 from ..data.builders import DataBundle, build_data, model_framing
@@ -50,6 +49,7 @@ from ..models.preprocess import DEFAULT_MEAN, DEFAULT_STD
 from ..models.registry import create_model, model_builder
 from ..models.weights import WeightsMeta, atomic_save, load_state, read_checkpoint, save_checkpoint
 from ..plugins import load_plugins
+from ..progress import Bar
 from ..runinfo import run_environment
 from .batches import FrameBatches, flat_targets, make_batches
 from .cached import frozen_stages
@@ -299,7 +299,8 @@ def _fit(cfg: TrainConfig, ranks: Ranks, resume: Resume, dry_run: bool, quiet: b
         first = start_it if epoch == start_epoch else 0
         mine = [b[ranks.rows(len(b))] for b in batches[first:]]
         t0, seen, total_loss, shown = time.time(), 0, torch.zeros((), device=dev), 0.0
-        bar = tqdm(total=len(batches), initial=first, desc=f"epoch {epoch + 1}/{epochs}", disable=quiet, leave=False)
+        bar = Bar(total=len(batches), initial=first, desc=f"epoch {epoch + 1}/{epochs}", unit="batches",
+                  enabled=not quiet)
         for it, (b, (x, idx)) in enumerate(zip(batches[first:], batcher.load(mine)), start=first):
             g = torch.Generator().manual_seed(_iter_seed(cfg.seed, epoch, it))
             # Rank 0 draws the dropout of one process; each other rank draws its own (one
@@ -328,8 +329,7 @@ def _fit(cfg: TrainConfig, ranks: Ranks, resume: Resume, dry_run: bool, quiet: b
             if not quiet and (time.time() - shown > 1.0 or it + 1 == len(batches)):
                 shown = time.time()
                 # several ranks: rank 0's share, scaled up (the epoch's log line has the exact sum)
-                bar.set_postfix(loss=f"{float(total_loss) * ranks.world / seen:.3f}",
-                                lr=f"{sched.get_last_lr()[0]:.2e}")
+                bar.note(f"loss={float(total_loss) * ranks.world / seen:.3f} lr={sched.get_last_lr()[0]:.2e}")
             if cfg.ckpt_every and (it + 1) % cfg.ckpt_every == 0 and it + 1 < len(batches):
                 checkpoint(epoch, it + 1)
         bar.close()
