@@ -110,8 +110,10 @@ def make_ensemble(members: list[str], out: Path, flip: bool | list[bool] = False
         model="ensemble", labels=first.labels, label_names=list(first.label_names), input_size=base["size"],
         in_chans=base["in_chans"], mean=list(base["mean"]), std=list(base["std"]), model_kwargs=kwargs,
         template=base["template"], margin=base["margin"],
+        # Each member's pretrained backbone travels with it: origin, licence status and lineage.
         config={"members": [{"checkpoint": label, "sha256": sha256(resolve(label.split(" member ")[0])),
-                             "config": meta.config, "metrics": meta.metrics} for label, _, meta in loaded],
+                             "config": meta.config, "metrics": meta.metrics, "backbone": meta.backbone}
+                            for label, _, meta in loaded],
                 "flip": flip, "weights": model.weights},
         train_groups=sorted({g for _, _, meta in loaded for g in meta.train_groups}),
         datasets=merge(*[with_stated(meta.datasets or training_data(meta.config), lineage or {}) for _, _, meta in loaded]),

@@ -138,24 +138,40 @@ def test_members_with_other_inputs_get_their_crop_inside_the_graph(tmp_path):
     assert np.abs(torch.softmax(torch.from_numpy(runner(x.numpy())), -1).numpy() - ref).max() < 1e-4
 
 
+def _differing(path: Path, seed: int) -> Path:
+    """A tiny member whose weights differ from every other's (tiny_checkpoint seeds itself)."""
+    from wildfer.models.weights import load_model, read_checkpoint, save_checkpoint
+
+    net, _ = load_model(_member(path, seed))
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(0.05 * torch.randn_like(p))
+    save_checkpoint(net, read_checkpoint(path)[1], path)
+    return path
+
+
 def test_an_ensemble_member_joins_with_its_members_and_weights_share_it(tmp_path):
-    """``default`` (an ensemble of three, mirrored) beside one more model with weights 1:1, only
-    default's members mirrored: each of default's members weighs 1/6, the other 1/2 on the face alone,
-    and the probabilities are that weighted mean."""
+    """An ensemble of two, mirrored, beside one more model with weights 1:1, only the pair's members
+    mirrored: each of the pair's members weighs 1/4, the other 1/2 on the face alone, and the
+    probabilities are that weighted mean."""
     from wildfer.models.weights import load_model
 
-    other = _member(tmp_path / "o.safetensors", 4)
-    out = _script().make_ensemble(["default", str(other)], tmp_path / "e.safetensors", flip=[True, False],
+    a, b = _differing(tmp_path / "a.safetensors", 1), _differing(tmp_path / "b.safetensors", 2)
+    pair = _script().make_ensemble([str(a), str(b)], tmp_path / "pair.safetensors", flip=True)
+    other = _differing(tmp_path / "o.safetensors", 4)
+    out = _script().make_ensemble([str(pair), str(other)], tmp_path / "e.safetensors", flip=[True, False],
                                   weights=[1, 1])
     ens, meta = load_model(out)
-    assert len(ens.members) == 4 and meta.model_kwargs["weights"] == pytest.approx([1 / 6] * 3 + [1 / 2])
-    assert ens.flips == [True, True, True, False]
-    assert [m["checkpoint"] for m in meta.config["members"]] == [f"default member {i}" for i in range(3)] + [str(other)]
-    default, _ = load_model("default")
+    assert len(ens.members) == 3 and meta.model_kwargs["weights"] == pytest.approx([1 / 4] * 2 + [1 / 2])
+    assert ens.flips == [True, True, False]
+    assert [m["checkpoint"] for m in meta.config["members"]] == [f"{pair} member {i}" for i in range(2)] + [str(other)]
+    assert [m["backbone"] for m in meta.config["members"]] == [{}] * 3  # none has a pretrained backbone
+    first, _ = load_model(pair)
     net, _ = load_model(other)
     x = torch.rand(4, 1, 48, 48)
     with torch.no_grad():
-        want = (torch.softmax(default(x), -1) + torch.softmax(net(x), -1)) / 2
+        want = (torch.softmax(first(x), -1) + torch.softmax(net(x), -1)) / 2
         assert torch.allclose(torch.softmax(ens(x), -1), want, atol=1e-5)
     with pytest.raises(WildferError, match="2 weights for 1 members"):
         _script().make_ensemble([str(other)], tmp_path / "f.safetensors", weights=[1, 2])
