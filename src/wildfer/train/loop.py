@@ -195,7 +195,7 @@ def _distill(cfg: TrainConfig, bundle: DataBundle, train, quiet: bool, device, w
     t0 = time.perf_counter()
     members = (d.teacher,) if isinstance(d.teacher, str) else d.teacher
     p = np.mean([teacher_probs(t, train, bundle.label_set, m.input_size, m.in_chans, device=device,
-                               framing=model_framing(m)) for t in members], 0)
+                               framing=model_framing(m), quiet=quiet) for t in members], 0)
     p = soften(p.astype(np.float32), d.teacher_temperature)
     weight = d.teacher_weight if weights is None else weights
     if not quiet:
