@@ -23,16 +23,17 @@ from wildfer.models.weights import INT8_COPY, SHIPPED, load_model
 from wildfer.pipeline.classify import Classifier, choose_runtime
 
 REPO = Path(__file__).resolve().parents[1]
-# Bound on |p_int8 - p_float| (any class, any face) on clean frontal faces. Measured as the tests
-# below do, with the files shipped beside this test, on the portrait crops: at most 0.010 (default)
-# and 0.016 (fast); 0.05 leaves >= 3.1x headroom. Their float top-2 margins are >= 0.28 > 2 x 0.05,
-# so within the bound their argmax cannot flip. A stale pair (float re-shipped, int8 not) breaks
-# it; so does a preprocessing mismatch between the two files' metadata.
-P_TOL = 0.05
+# Bound on |p_int8 - p_float| (any class, any face) on clean frontal faces, per model. Measured as
+# the tests below do, with the files shipped beside this test, on the portrait crops: at most 0.071
+# (default: its 112 px OpenCV Zoo member loses the most to int8, as the upstream int8 file does) and
+# 0.016 (fast); the bounds leave 1.7x / 3.1x headroom. Their float top-2 margins are >= 0.34 / 0.28,
+# more than twice the bound, so within it their argmax cannot flip. A stale pair (float re-shipped,
+# int8 not) breaks it; so does a preprocessing mismatch between the two files' metadata.
+P_TOL = {"default": 0.12, "fast": 0.05}
 # On the first 1,000 PublicTest faces: (argmax agreement >=, 99th percentile of max|dp| <, max <).
-# Measured: default 99.3%, 0.022, 0.046; fast 99.1%, 0.043, 0.096. Flips happen on faces the float
+# Measured: default 95.8%, 0.093, 0.151; fast 99.1%, 0.043, 0.096. Flips happen on faces the float
 # model itself hesitates on.
-AGREE = {"default": (0.98, 0.04, 0.10), "fast": (0.97, 0.06, 0.15)}
+AGREE = {"default": (0.94, 0.13, 0.25), "fast": (0.97, 0.06, 0.15)}
 # FER2013 Training faces each int8 copy was calibrated on: the size whose copy scored best of 512 /
 # 1,024 / 2,048 on PublicTest and expw_dev (RESULTS "Trained in the wild").
 CALIBRATION = {"default": 2048, "fast": 1024}
@@ -42,27 +43,33 @@ SHARED = Path(__file__).resolve().parents[1] / ".." / "shared" / "data"
 
 
 MODELS = ["default", "fast"]
-# What each ships as (input side, colour channels).
-SHAPES = {"default": (48, 1), "fast": (48, 1)}
-# The recipes that trained them: `fast` one run; `default` an ensemble of three runs' checkpoints
-# (scripts/make_ensemble.py, in this order), each averaged with its mirror image.
-RECIPES = {"default": ["fast_wild.yaml", "fer_student_hires.yaml", "fast_student.yaml"], "fast": ["fast_wild_r2t3.yaml"]}
+# What each ships as (input side, colour channels, alignment template): `default` takes the 112 px
+# RGB ArcFace-aligned crop of its widest member and cuts its 48 px grey members' crops from it.
+SHAPES = {"default": (112, 3, "abaw"), "fast": (48, 1, "fer")}
+# The recipes that trained them: `fast` one run; `default` an ensemble of four runs' checkpoints
+# (scripts/make_ensemble.py, in this order): session 6's three-member default, each member averaged
+# with its mirror image, and the fine-tuned OpenCV Zoo network, not mirrored, half the weight.
+RECIPES = {"default": ["fast_wild.yaml", "fer_student_hires.yaml", "fast_student.yaml", "zoo_wild.yaml"],
+           "fast": ["fast_wild_r2t3.yaml"]}
 # Each training set and its licence, as the README's table states them.
 LICENCES = {"FER2013": "research use; the images may not be redistributed", "FER+": "MIT",
             "muxspace/facial_expressions": "Apache-2.0", "ExpW": "research use only"}
+RAFDB = {"RAF-DB": "non-commercial research use"}  # through the OpenCV Zoo network's pretraining
+MODEL_LICENCES = {"default": {**LICENCES, **RAFDB}, "fast": LICENCES}
 
 
 @pytest.mark.parametrize("name", MODELS)
 def test_shipped_weights_live_inside_the_package_and_load_offline(name, monkeypatch):
-    # A user's machine has no ../shared/backbones (and needs none: no shipped model has a backbone).
+    # A user's machine has no ../shared/backbones and needs none: the OpenCV Zoo member's network is
+    # rebuilt from its own record (models.zoo_mobilefacenet), its weights are in the file.
     monkeypatch.delenv("WILDFER_BACKBONES", raising=False)
     assert SHIPPED[name].is_file() and SHIPPED[name].suffix == ".safetensors"
     model, meta = load_model(name)
     assert meta.labels == "ferplus" and tuple(meta.label_names) == FERPLUS.names
-    assert (meta.input_size, meta.in_chans) == SHAPES[name] and meta.backbone == {}
+    assert (meta.input_size, meta.in_chans, meta.template) == SHAPES[name] and meta.backbone == {}
     side = meta.input_size
     with torch.inference_mode():
-        p = torch.softmax(model(torch.zeros(2, 1, side, side)), -1)
+        p = torch.softmax(model(torch.zeros(2, meta.in_chans, side, side)), -1)
     assert p.shape == (2, 8) and torch.allclose(p.sum(-1), torch.ones(2))
     configs = [m["config"] for m in meta.config["members"]] if name == "default" else [meta.config]
     assert len(configs) == len(RECIPES[name])
@@ -72,7 +79,26 @@ def test_shipped_weights_live_inside_the_package_and_load_offline(name, monkeypa
         assert {k: v for k, v in cfg["model"]["kwargs"].items()} == recipe.model.kwargs
         assert (cfg["model"]["input_size"], cfg["data"]["labels"]) == (recipe.model.input_size, recipe.data.labels)
     if name == "default":
-        assert meta.config["flip"] is True
+        assert meta.config["flip"] == [True, True, True, False]
+        assert meta.config["weights"] == pytest.approx([1 / 6] * 3 + [1 / 2])
+        # The third-party network's origin and licence status travel with the member built on it.
+        backbones = [m["backbone"] for m in meta.config["members"]]
+        assert backbones[:3] == [{}] * 3 and backbones[3]["name"] == "opencv-zoo-fer"
+        assert backbones[3]["license"].startswith("Apache-2.0") and "RAF-DB" in backbones[3]["lineage_data"]
+        assert backbones[3]["sha256"] == "f0d7093aff10e2638c734c5f18a6a7eabd2b9239b20bdb9b8090865a6f69a1ed"
+
+
+def test_the_fine_tuned_third_party_network_ships_with_its_licence_and_origin():
+    """default's OpenCV Zoo member (Apache-2.0) ships with the licence text, a notice saying what was
+    changed, and an origin record naming the very file its metadata names."""
+    folder = SHIPPED["default"].parent / "opencv_zoo_fer"
+    assert "Apache License" in (folder / "LICENSE").read_text() and "Version 2.0" in (folder / "LICENSE").read_text()
+    assert "Modified" in (folder / "NOTICE.md").read_text()
+    origin = json.loads((folder / "origin.json").read_text())
+    _, meta = load_model("default")
+    backbone = meta.config["members"][3]["backbone"]
+    assert (origin["sha256"], origin["commit"], origin["modified"]) == (backbone["sha256"], backbone["version"], True)
+    assert origin["upstream"].endswith(backbone["file"])
 
 
 @pytest.mark.parametrize("name", MODELS)
@@ -82,9 +108,9 @@ def test_shipped_models_record_their_training_sets_and_licences(name):
     _, meta = load_model(name)
     stated = {}
     for d in meta.datasets:
-        key = next(k for k in LICENCES if d["dataset"].startswith(k))
+        key = next(k for k in MODEL_LICENCES[name] if d["dataset"].startswith(k))
         stated[key] = d["licence"]
-    assert stated == LICENCES  # ExpW's "research use only" travels with every model trained on it
+    assert stated == MODEL_LICENCES[name]  # ExpW's "research use only" travels with every model trained on it
     assert read_onnx_meta(INT8_COPY[name]).datasets == meta.datasets
 
 
@@ -105,7 +131,7 @@ def test_fast_is_distilled_from_an_ensemble_holding_a_default_member():
 
 
 @pytest.mark.shared_data
-@pytest.mark.parametrize("name, floor", [("default", 0.8), ("fast", 0.8)])  # RESULTS: 0.822 / 0.820 (int8)
+@pytest.mark.parametrize("name, floor", [("default", 0.8), ("fast", 0.8)])  # RESULTS: 0.815 / 0.822 (int8)
 def test_shipped_model_on_real_publictest(tmp_path, name, floor):
     root = SHARED / "fer2013"
     if not (root / "fer2013.csv.gz").is_file():
@@ -152,8 +178,9 @@ def test_int8_reads_its_metadata_without_the_onnx_package(monkeypatch):
 
 @pytest.fixture(scope="module")
 def portrait_crops():
-    """Real face crops (grey, aligned as predict aligns them) per input side: the portrait at two
-    sizes, each as found, mirrored, darker and brighter: {side: uint8 (8, 1, side, side)}."""
+    """Real face crops (aligned as predict aligns them for each model's input) per shipped model:
+    the portrait at two sizes, each as found, mirrored, darker and brighter:
+    {name: uint8 (8, channels, side, side)}."""
     from wildfer.geometry.align import align_faces
     from wildfer.detectors import create_detector
 
@@ -165,9 +192,9 @@ def portrait_crops():
         assert len(faces) == 1
         found.append((img, faces.landmarks))
     out = {}
-    for side in {s for s, _ in SHAPES.values()}:
-        c = np.concatenate([align_faces(img, lm, side, 1, "fer") for img, lm in found])
-        out[side] = np.concatenate([c, c[..., ::-1], (c * 0.6).astype(np.uint8),
+    for name, (side, chans, template) in SHAPES.items():
+        c = np.concatenate([align_faces(img, lm, side, chans, template) for img, lm in found])
+        out[name] = np.concatenate([c, c[..., ::-1], (c * 0.6).astype(np.uint8),
                                     np.clip(c * 1.3 + 20, 0, 255).astype(np.uint8)])
     return out
 
@@ -175,18 +202,18 @@ def portrait_crops():
 @pytest.mark.parametrize("name", MODELS)
 def test_int8_agrees_with_the_float_model_on_real_faces(portrait_crops, name):
     _ort()
-    crops = portrait_crops[SHAPES[name][0]]
+    crops = portrait_crops[name]
     f, q = Classifier(name, "torch"), Classifier(INT8_COPY[name], "onnx", threads=1)
     pf, pq = f(crops), q(crops)
     assert pq.shape == pf.shape == (8, 8) and np.allclose(pq.sum(1), 1, atol=1e-5)
-    assert np.abs(pq - pf).max() < P_TOL
+    assert np.abs(pq - pf).max() < P_TOL[name]
     assert (pq.argmax(1) == pf.argmax(1)).all()
     assert (Classifier(name, "auto")(crops) == pq).all()  # auto runs that very file
 
 
-def _publictest_faces(n: int, side: int) -> np.ndarray:
-    """The first ``n`` PublicTest faces of ../shared/data/fer2013, uint8 (n, 1, side, side), resized
-    from 48 px as evaluate resizes them; read line by line (2 s) rather than parsing the whole file."""
+def _publictest_faces(n: int, side: int, chans: int, template: str) -> np.ndarray:
+    """The first ``n`` PublicTest faces of ../shared/data/fer2013, uint8 (n, chans, side, side), resized
+    (or warped onto ``template``) from 48 px as evaluate does; read line by line (2 s) rather than parsing the whole file."""
     from wildfer.data.datasets import ArrayDataset
 
     path = REPO / ".." / "shared" / "data" / "fer2013" / "fer2013.csv.gz"
@@ -200,14 +227,14 @@ def _publictest_faces(n: int, side: int) -> np.ndarray:
                 if len(faces) == n:
                     break
     x = np.stack(faces)[:, 0]
-    return ArrayDataset.from_numpy(x, np.zeros(len(x)), FERPLUS, side, 1).images.numpy()
+    return ArrayDataset.from_numpy(x, np.zeros(len(x)), FERPLUS, side, chans, template=template).images.numpy()
 
 
 @pytest.mark.shared_data
 @pytest.mark.parametrize("name", MODELS)
 def test_int8_agrees_with_the_float_model_on_fer2013_faces(name):
     _ort()
-    x = _publictest_faces(1000, SHAPES[name][0])
+    x = _publictest_faces(1000, *SHAPES[name])
     f, q = Classifier(name, "torch"), Classifier(INT8_COPY[name], "onnx", threads=1)
     # In batches of predict's size: 1,000 faces at 112 px in one call held ~10 GB of float
     # activations and made this test the suite's memory peak (issue 20).
