@@ -24,10 +24,11 @@ class Counting:
         return self.clf(crops)
 
 
-def _run(path, every: int, smooth_s: float = 0.5):
+def _run(path, every: int | None, smooth_s: float = 0.5):
     import wildfer
 
-    rec = wildfer.Recognizer(model="fast", smooth_s=smooth_s, classify_every=every)
+    kwargs = {} if every is None else {"classify_every": every}  # None: the default
+    rec = wildfer.Recognizer(model="fast", smooth_s=smooth_s, **kwargs)
     clf, detectors = rec._models()  # this thread's models
     counting = Counting(clf)
     rec._local.models = (counting, detectors)
@@ -52,6 +53,13 @@ def test_every_second_face_classified_and_the_labels_agree(tmp_path):
     agree = np.mean([a[2] == b[2] for a, b in zip(full, half)])
     assert agree >= 0.9, agree
     assert np.mean([np.abs(a[3] - b[3]).max() for a, b in zip(full, half)]) < 0.05
+
+
+def test_by_default_every_second_face_is_classified(tmp_path):
+    clip = face_clip(tmp_path / "c.mp4", n_face=20, n_empty=1)
+    rows, n = _run(clip, None)
+    every, _ = _run(clip, 1)
+    assert len(rows) == len(every) == 20 and 8 <= n <= 12
 
 
 def test_without_smoothing_every_face_is_classified(tmp_path):
