@@ -254,7 +254,8 @@ def test_seed000_on_real_fer2013_through_the_command(tmp_path):
     root = real_fer_rows(tmp_path / "fer", 300, 60)
     cmd = ["train", RECIPES / "seed000_resnet18.yaml", "data.dataset=fer2013", f"data.root={root}", "threads=1"]
     err = one_line_error(run_script([*cmd, "model.init=default"], tmp_path))
-    assert "model.init=default: only 0 of the model's 120 body tensors match the checkpoint (an ensemble of 3 (resnet18)" in err
+    assert ("model.init=default: only 0 of the model's 120 body tensors match the checkpoint (an ensemble of 4 "
+            "(frame_linear, resnet18) at 112 px, 3 channel(s)") in err
     init = _default_fer_checkpoint(tmp_path / "fer_plus.safetensors")
     r = run_script([*cmd, f"model.init={init}", "batch_size=64", "--dry-run"], tmp_path)
     assert r.returncode == 0 and "classifier rows copied by class name: 7" in r.stdout, r.stderr[-2000:]
