@@ -203,3 +203,23 @@ def test_evaluate_runs_the_peer_as_it_ships_on_shared_photos(tmp_path, monkeypat
     other.write_bytes(FILE.read_bytes()[:-1] + b"\x00")
     assert main(["evaluate", "--dataset", "boxes", "--root", str(root), "--model", str(other),
                  "--out", str(tmp_path / "o")]) == 2
+
+
+def test_the_recipe_of_defaults_zoo_member_trains_a_dry_run(tmp_path, monkeypatch):
+    """recipes/zoo_wild.yaml (default's fourth member) as written, on real FER2013 rows, without its
+    extra sets (muxspace is fetched separately): the frozen front cached for 3 views, one batch."""
+    from script_fixtures import real_fer_rows
+    from wildfer.cli import main
+
+    monkeypatch.setenv("WILDFER_BACKBONES", str(ZOO))
+    root = real_fer_rows(tmp_path / "fer", 120, 40)
+    rc = main(["train", str(REPO / "recipes" / "zoo_wild.yaml"), f"data.root={root}", "data.extra=[]",
+               "data.val_boxes=[]", "batch_size=8", f"data.cache_dir={tmp_path / 'cache'}", "threads=1",
+               "--dry-run", "--out-dir", str(tmp_path / "runs"), "--name", "z"])
+    assert rc == 0
+    from wildfer.models.weights import read_checkpoint
+
+    _, meta = read_checkpoint(tmp_path / "runs" / "dry_run" / "z" / "last.safetensors")
+    assert (meta.backbone["name"], meta.template, meta.input_size, meta.in_chans) == ("opencv-zoo-fer", "abaw", 112, 3)
+    info = json.loads(next((tmp_path / "cache").glob("*.json")).read_text())
+    assert info["k"] == 6 and info["views"] == 3
