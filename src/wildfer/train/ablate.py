@@ -327,7 +327,8 @@ def write_table(results: list[dict], spec: AblateSpec, out: Path, spec_path: Pat
         lines.append("acc_Npx: accuracy with validation faces down-sampled to N px and scaled back up.")
     if spec.boxes_test:
         lines.append(f"boxes_*: in-the-wild labelled faces of {spec.boxes_test} (`wildfer evaluate --dataset boxes`): "
-                     "e2e = MTCNN + alignment + classifier (a face without a detection at IoU >= 0.4 is wrong), "
+                     "e2e = predict's photo detector (YuNet + MTCNN) + alignment + classifier (a face without a detection "
+                     "at IoU >= 0.4 is wrong), "
                      "box = classifier on the labelled box.")
     lines += ["", "Confusion matrices: " + ", ".join(f"[{r['cell']}](confusion/{r['cell']}.png)" for r in results)]
     (out / "results.md").write_text("\n".join(lines) + "\n")
