@@ -41,8 +41,9 @@ class PredictOptions:
     # its last classification is more than half a smoothing window ago); the frames between take
     # the mean of the classified ones in their window, as smoothing does (pipeline.frames). 1 =
     # every face of every frame. Without smoothing every face is classified. 2 by default: the
-    # shipped default's 112 px member costs a 3rd of its time per face, and every 2nd face keeps
-    # predict above 60 fps on a one-face clip on 2 cores (RESULTS "classify every k-th face").
+    # shipped default's 112 px member makes a face ~10x dearer to classify than session 6's, and
+    # every 2nd face keeps predict above 60 fps on a one-face clip on 2 cores, 98.4% of labels the
+    # same (RESULTS "`predict` at the defaults with the new `default`").
     classify_every: int = 2
     batch_size: int = 64  # faces per classifier batch
     min_iou: float = 0.3
